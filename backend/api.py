@@ -1,0 +1,12 @@
+"""Every domain's router, mounted under `/api/v1`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.kit.errors import ERROR_RESPONSES
+
+api_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+for domain_router in ():
+    api_router.include_router(domain_router)

@@ -1,0 +1,54 @@
+"""Writing audit events, in the same transaction as the change they record."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit.models import ActorType, AuditEvent
+from backend.audit.repository import AuditRepository
+from backend.kit.db import current_tenant_id
+from backend.kit.request_context import current_client, current_request_id
+
+
+class Actor(Protocol):
+    """Anything that acts: a `Principal`, or None for the system itself."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def actor_type(self) -> ActorType: ...
+
+
+class AuditService:
+    async def record(
+        self,
+        session: AsyncSession,
+        actor: Actor | None,
+        action: str,
+        resource_type: str,
+        resource_id: UUID | str | None,
+        changes: dict[str, Any] | None = None,
+        *,
+        tenant_id: UUID | None = None,
+    ) -> AuditEvent:
+        client = current_client()
+        event = AuditEvent(
+            tenant_id=tenant_id or current_tenant_id(),
+            actor_type=actor.actor_type if actor else ActorType.SYSTEM,
+            actor_id=actor.id if actor else None,
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            changes=changes or {},
+            ip=client.ip,
+            user_agent=client.user_agent,
+            request_id=current_request_id(),
+        )
+        return await AuditRepository(session).add(event)
+
+
+audit_service = AuditService()

@@ -1,0 +1,39 @@
+"""Who is calling: a user (bearer JWT) or an API key, within one tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from backend.audit.models import ActorType
+from backend.settings import RateLimit
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    API_KEY = "api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    id: UUID  # the user's id, or the API key's id
+    tenant_id: UUID
+    permissions: frozenset[str]
+    is_superadmin: bool = False
+    session_id: UUID | None = None  # refresh-token family of a bearer token
+    token_id: str | None = None  # `jti` of a bearer token
+    token_expires_at: int | None = None
+    rate_limit: RateLimit | None = None  # an API key's own limit
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind is PrincipalKind.USER
+
+    @property
+    def actor_type(self) -> ActorType:
+        return ActorType.USER if self.is_user else ActorType.API_KEY

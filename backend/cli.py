@@ -1,0 +1,218 @@
+"""The `dossier` command: serve, migrate, create-superadmin, create-tenant, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import func, select
+
+from backend.kit import migrations
+from backend.kit.db import Database, system_scope
+from backend.kit.errors import DossierError
+from backend.settings import Settings, get_settings
+from backend.tenants.models import Tenant
+
+PLATFORM_SLUG = "platform"
+DEMO_OWNER_EMAIL = "owner@demo.dossier.local"
+
+
+def _embedded_services_if_needed(settings: Settings) -> list[Any]:
+    """Start embedded PostgreSQL/Redis for what is not configured; export their URLs."""
+    from backend.kit.embedded import start_postgres, start_redis
+
+    handles: list[Any] = []
+    if settings.database_url is None:
+        postgres = start_postgres(settings.dossier_data_dir)
+        os.environ["DATABASE_URL"] = postgres.database_url
+        handles.append(postgres)
+        print(f"Embedded PostgreSQL under {settings.dossier_data_dir / 'postgres'}")
+    if settings.redis_url is None:
+        redis = start_redis(settings.dossier_data_dir)
+        os.environ["REDIS_URL"] = redis.redis_url
+        handles.append(redis)
+        print(f"Embedded Redis under {settings.dossier_data_dir / 'redis'}")
+    get_settings.cache_clear()
+    return handles
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise SystemExit("DATABASE_URL is not set")
+    return settings.database_url.get_secret_value()
+
+
+async def _in_system_transaction(
+    settings: Settings, scope: str, work: Callable[[Any], Coroutine[Any, Any, Any]]
+) -> Any:
+    database = Database(
+        _database_url(settings), app_role=settings.db_app_role, pool_size=1, max_overflow=0
+    )
+    try:
+        with system_scope(scope):
+            async with database.transaction() as session:
+                return await work(session)
+    finally:
+        await database.dispose()
+
+
+async def _create_demo_tenant_if_empty(settings: Settings) -> tuple[str, str] | None:
+    from backend.tenants.service import tenant_service
+
+    async def work(session: Any) -> tuple[str, str] | None:
+        if await session.scalar(select(func.count()).select_from(Tenant)):
+            return None
+        password = secrets.token_urlsafe(12)
+        await tenant_service.provision(
+            session, settings, name="Demo", owner_email=DEMO_OWNER_EMAIL, owner_password=password
+        )
+        return DEMO_OWNER_EMAIL, password
+
+    result: tuple[str, str] | None = await _in_system_transaction(settings, "cli.demo", work)
+    return result
+
+
+async def _create_superadmin(settings: Settings, email: str, password: str) -> str:
+    from backend.roles.permissions import OWNER_ROLE
+    from backend.roles.service import role_service
+    from backend.tenants.service import tenant_service
+    from backend.users.service import user_service
+
+    async def work(session: Any) -> str:
+        platform = await session.scalar(
+            select(Tenant).where(Tenant.slug == PLATFORM_SLUG, Tenant.deleted_at.is_(None))
+        )
+        if platform is None:
+            provisioned = await tenant_service.provision(
+                session,
+                settings,
+                name="Platform",
+                slug=PLATFORM_SLUG,
+                owner_email=email,
+                owner_password=password,
+                owner_is_superadmin=True,
+            )
+            return str(provisioned.owner.id)
+        roles = await role_service.roles_by_names(session, platform.id, [OWNER_ROLE])
+        user = await user_service.create_user(
+            session,
+            settings,
+            tenant_id=platform.id,
+            email=email,
+            password=password,
+            roles=roles,
+            is_superadmin=True,
+        )
+        return str(user.id)
+
+    result: str = await _in_system_transaction(settings, "cli.create_superadmin", work)
+    return result
+
+
+async def _create_tenant(settings: Settings, name: str, email: str, password: str) -> str:
+    from backend.tenants.service import tenant_service
+
+    async def work(session: Any) -> str:
+        provisioned = await tenant_service.provision(
+            session, settings, name=name, owner_email=email, owner_password=password
+        )
+        return f"{provisioned.tenant.id} ({provisioned.tenant.slug})"
+
+    result: str = await _in_system_transaction(settings, "cli.create_tenant", work)
+    return result
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    handles = _embedded_services_if_needed(settings)
+    settings = get_settings()
+    migrations.upgrade(_database_url(settings))
+    if handles:
+        credentials = asyncio.run(_create_demo_tenant_if_empty(settings))
+        if credentials:
+            print(f"Demo tenant created. Log in as {credentials[0]} with password {credentials[1]}")
+    print(f"Serving on http://{args.host}:{args.port} (docs at /docs)")
+    uvicorn.run(
+        "backend.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,  # client addresses come from TRUSTED_PROXIES
+        log_config=None,
+        access_log=False,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _embedded_services_if_needed(settings)
+    migrations.upgrade(_database_url(get_settings()), args.revision)
+    print(f"Database migrated to {args.revision}")
+
+
+def cmd_create_superadmin(args: argparse.Namespace) -> None:
+    _embedded_services_if_needed(get_settings())
+    settings = get_settings()
+    user_id = asyncio.run(_create_superadmin(settings, args.email, args.password))
+    print(f"Platform administrator {args.email} created ({user_id})")
+
+
+def cmd_create_tenant(args: argparse.Namespace) -> None:
+    _embedded_services_if_needed(get_settings())
+    settings = get_settings()
+    tenant = asyncio.run(_create_tenant(settings, args.name, args.owner_email, args.owner_password))
+    print(f"Tenant {tenant} created with owner {args.owner_email}")
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    from backend.main import create_app
+
+    print(json.dumps(create_app().openapi(), indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dossier", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (embedded services if none configured)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    superadmin = commands.add_parser("create-superadmin", help="create a platform administrator")
+    superadmin.add_argument("--email", required=True)
+    superadmin.add_argument("--password", required=True)
+    superadmin.set_defaults(handler=cmd_create_superadmin)
+
+    tenant = commands.add_parser("create-tenant", help="create a tenant with its owner")
+    tenant.add_argument("--name", required=True)
+    tenant.add_argument("--owner-email", required=True)
+    tenant.add_argument("--owner-password", required=True)
+    tenant.set_defaults(handler=cmd_create_tenant)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document")
+    openapi.set_defaults(handler=cmd_openapi)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except DossierError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,1 @@
+"""Shared machinery with no business rules of its own."""

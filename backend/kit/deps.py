@@ -1,0 +1,46 @@
+"""Dependencies shared by every domain: settings, the request's database
+session, Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.kit.db import Database
+from backend.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def get_redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: committed before the response is sent,
+    rolled back whole on any error. Only this (and the worker's job context)
+    commits; services and repositories flush at most.
+
+    The transaction begins at the first query, so the tenant set by the
+    principal dependency is what row-level security sees.
+    """
+    async with get_database(request).transaction() as session:
+        yield session
+
+
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+RedisClient = Annotated[Redis, Depends(get_redis)]

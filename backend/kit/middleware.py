@@ -1,0 +1,123 @@
+"""The outermost request middleware: request id, client address, access log,
+metrics, and the last-resort 500.
+
+It is plain ASGI (not `BaseHTTPMiddleware`) so that it adds no task per
+request and sees every answer, errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.kit.errors import problem_response
+from backend.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from backend.kit.request_context import (
+    ClientInfo,
+    accept_request_id,
+    bind_request,
+    unbind_request,
+)
+
+access_log = logging.getLogger("dossier.access")
+error_log = logging.getLogger("dossier.errors")
+
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+def _is_trusted(address: str, trusted: Networks) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Networks) -> str | None:
+    """The client's address: `X-Forwarded-For` is believed only from trusted proxies.
+
+    Walking the list from the right, every hop added by a trusted proxy is
+    skipped; the first untrusted address is the client.
+    """
+    if peer is None or not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, trusted_proxies: Networks) -> None:
+        self.app = app
+        self.trusted_proxies = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        peer = scope["client"][0] if scope.get("client") else None
+        client = ClientInfo(
+            ip=client_address(peer, _header(scope, b"x-forwarded-for"), self.trusted_proxies),
+            user_agent=(_header(scope, b"user-agent") or "")[:512] or None,
+        )
+        scope.setdefault("state", {})["client"] = client
+        tokens = bind_request(request_id, client)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            error_log.exception("unhandled error")
+            if scope["type"] != "http" or response_started:
+                raise
+            response = problem_response(500, "internal_error", "An internal error occurred")
+            await response(scope, receive, send_with_request_id)
+        finally:
+            if scope["type"] == "http":
+                self._record(scope, status, time.perf_counter() - started, client)
+            unbind_request(tokens)
+
+    @staticmethod
+    def _record(scope: Scope, status: int, elapsed: float, client: ClientInfo) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, template, str(status)).inc()
+        HTTP_LATENCY.labels(method, template).observe(elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "method": method,
+                "route": template,
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 2),
+                "client_ip": client.ip,
+                **client.log_fields,
+            },
+        )

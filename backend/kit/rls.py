@@ -1,0 +1,58 @@
+"""SQL for row-level security, used by the migrations.
+
+Policies compare `tenant_id` with the transaction-local `app.tenant_id`
+(`NULLIF(..., '')` because a setting reads `''`, not NULL, once a transaction
+that set it has ended) or let a named system scope through. Tables are
+`FORCE`d so that even their owner is subject to the policy.
+"""
+
+from __future__ import annotations
+
+CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+IN_SYSTEM_SCOPE = "COALESCE(current_setting('app.system_scope', true), '') <> ''"
+
+
+def create_app_role(role: str) -> list[str]:
+    """The non-superuser, non-owner role the application's queries run as.
+
+    Roles are cluster-wide, so the role is created only if missing and is
+    granted to the migrating user, which lets the app `SET ROLE` to it.
+    """
+    return [
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
+        END
+        $$
+        """,
+        f'GRANT "{role}" TO CURRENT_USER',
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
+    ]
+
+
+def tenant_policy(table: str, column: str = "tenant_id") -> list[str]:
+    predicate = f"({column} = {CURRENT_TENANT} OR {IN_SYSTEM_SCOPE})"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING {predicate} WITH CHECK {predicate}",
+    ]
+
+
+def drop_tenant_policy(table: str) -> list[str]:
+    return [
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+    ]
+
+
+def grant_read_write(table: str, role: str) -> str:
+    return f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{role}"'
+
+
+def grant_append_only(table: str, role: str) -> str:
+    return f'GRANT SELECT, INSERT ON {table} TO "{role}"'

@@ -1,0 +1,1 @@
+"""Tokens, password hashes and key material: the only places secrets are handled."""

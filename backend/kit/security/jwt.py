@@ -1,0 +1,95 @@
+"""Access tokens: the one module that encodes and decodes JWTs.
+
+The decoder pins the algorithm and requires `exp`, `iat`, `iss`, `aud`, `jti`
+and `sub` (python-jose accepts tokens lacking them unless told), and checks the
+`type` claim, so a refresh or other token can never pass as an access token.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+from jose import JWTError, jwt
+
+from backend.settings import Settings
+
+ACCESS = "access"
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired or of the wrong kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    subject: UUID
+    tenant_id: UUID
+    session_id: UUID
+    token_id: str
+    issued_at: int
+    expires_at: int
+
+
+def issue_access_token(
+    settings: Settings, *, user_id: UUID, tenant_id: UUID, session_id: UUID
+) -> tuple[str, AccessClaims]:
+    now = int(time.time())
+    claims = AccessClaims(
+        subject=user_id,
+        tenant_id=tenant_id,
+        session_id=session_id,
+        token_id=uuid.uuid4().hex,
+        issued_at=now,
+        expires_at=now + settings.access_token_ttl_seconds,
+    )
+    payload = {
+        "sub": str(user_id),
+        "tid": str(tenant_id),
+        "sid": str(session_id),
+        "jti": claims.token_id,
+        "iat": now,
+        "nbf": now,
+        "exp": claims.expires_at,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "type": ACCESS,
+    }
+    token = jwt.encode(
+        payload, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
+    )
+    return token, claims
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_aud": True,
+                "require_iss": True,
+                "require_jti": True,
+                "require_sub": True,
+                "leeway": 5,
+            },
+        )
+        if payload.get("type") != ACCESS:
+            raise InvalidToken("not an access token")
+        return AccessClaims(
+            subject=UUID(payload["sub"]),
+            tenant_id=UUID(payload["tid"]),
+            session_id=UUID(payload["sid"]),
+            token_id=str(payload["jti"]),
+            issued_at=int(payload["iat"]),
+            expires_at=int(payload["exp"]),
+        )
+    except (JWTError, KeyError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from None

@@ -1,0 +1,145 @@
+"""Every setting of Dossier, read from the environment (and `.env`).
+
+`.env.example` documents each one. Secrets are `SecretStr`, so they never show
+in a `repr`, a log line or an error; outside development the built-in defaults
+for secrets are refused at start-up.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class RateLimit:
+    """A `<count>/<seconds>` limit such as `600/60`."""
+
+    __slots__ = ("count", "seconds")
+
+    def __init__(self, count: int, seconds: int) -> None:
+        if count < 1 or seconds < 1:
+            raise ValueError("a rate limit needs a positive count and window")
+        self.count = count
+        self.seconds = seconds
+
+    @classmethod
+    def parse(cls, value: str) -> RateLimit:
+        count, sep, seconds = value.strip().partition("/")
+        if not sep or not count.isdigit() or not seconds.isdigit():
+            raise ValueError(f"rate limit {value!r} is not <count>/<seconds>")
+        return cls(int(count), int(seconds))
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}"
+
+    def __repr__(self) -> str:
+        return f"RateLimit({self})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RateLimit) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    app_name: str = "Dossier"
+    log_level: str = "INFO"
+
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    dossier_data_dir: Path = Path(".dossier")
+    db_app_role: str = "dossier_app"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    redis_key_prefix: str = "dossier"
+
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "dossier"
+    jwt_audience: str = "dossier-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    api_key_pepper: SecretStr = SecretStr(DEV_SECRET)
+    signing_secret: SecretStr = SecretStr(DEV_SECRET)
+    password_hash_memory_kib: int = Field(default=19456, ge=19456)
+    password_hash_time_cost: int = Field(default=2, ge=2)
+    password_hash_parallelism: int = Field(default=1, ge=1)
+
+    signup_enabled: bool = True
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    rate_limit_default: Annotated[RateLimit, NoDecode] = RateLimit(600, 60)
+    rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
+    rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
+        ip_network("127.0.0.1/32")
+    ]
+    cors_origins: Annotated[list[str], NoDecode] = []
+    gzip_minimum_size: int = Field(default=1024, ge=0)
+
+    webhook_allow_private_targets: bool = False
+    storage_backend: str = "local"
+    soft_delete_retention_days: int = Field(default=30, ge=0)
+    mail_backend: str = "console"
+
+    @field_validator("rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before")
+    @classmethod
+    def _parse_rate_limit(cls, value: Any) -> Any:
+        return RateLimit.parse(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        return [ip_network(item, strict=False) for item in _csv(value)]
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment is Environment.DEVELOPMENT or self.environment is Environment.TEST:
+            return self
+        weak = [
+            name
+            for name in ("jwt_secret", "api_key_pepper", "signing_secret")
+            if getattr(self, name).get_secret_value() in ("", DEV_SECRET)
+            or len(getattr(self, name).get_secret_value()) < 32
+        ]
+        if weak:
+            names = ", ".join(name.upper() for name in weak)
+            raise ValueError(f"{names} must be set to a random value of 32+ characters")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Health, readiness, version and metrics, served at the root."""

@@ -1,0 +1,39 @@
+"""The checks behind `/ready`: each dependency answers within a short timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger("dossier.ready")
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+Check = Callable[[Any], Awaitable[None]]
+
+
+async def _database(app: Any) -> None:
+    await app.state.db.ping()
+
+
+async def _redis(app: Any) -> None:
+    await app.state.redis.ping()
+
+
+CHECKS: dict[str, Check] = {"database": _database, "redis": _redis}
+
+
+async def _run(name: str, check: Check, app: Any) -> str:
+    try:
+        await asyncio.wait_for(check(app), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("readiness check failed", extra={"check": name, "error": type(exc).__name__})
+        return "down"
+    return "ok"
+
+
+async def run_checks(app: Any) -> dict[str, str]:
+    results = await asyncio.gather(*(_run(name, check, app) for name, check in CHECKS.items()))
+    return dict(zip(CHECKS, results, strict=True))
