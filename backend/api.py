@@ -1,4 +1,4 @@
-"""Every domain's router, mounted under `/api/v1`."""
+"""Every domain's router, mounted under `/api/v1` (one line per domain)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,3 @@ from fastapi import APIRouter
 from backend.kit.errors import ERROR_RESPONSES
 
 api_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-
-for domain_router in ():
-    api_router.include_router(domain_router)

@@ -15,6 +15,7 @@ from backend import __version__
 from backend.api import api_router
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
+from backend.kit.events import EventBus, configure_event_bus
 from backend.kit.logging import configure_logging
 from backend.kit.middleware import RequestContextMiddleware
 from backend.kit.redis import create_redis
@@ -62,9 +63,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_overflow=settings.db_max_overflow,
     )
     app.state.redis = create_redis(required_url(settings.redis_url, "REDIS_URL"))
+    configure_event_bus(EventBus(app.state.redis, settings.redis_key_prefix))
     try:
         yield
     finally:
+        configure_event_bus(None)
         await app.state.redis.aclose()
         await app.state.db.dispose()
 

@@ -12,7 +12,6 @@ same migrated database and all tables are truncated after each test.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import tempfile
@@ -165,13 +164,12 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(autouse=True)
-async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Truncate every table (and drop this run's Redis keys) after each test
-    that touched the database."""
+async def _clean_state(
+    owner_engine: AsyncEngine, redis: Redis, settings: Settings
+) -> AsyncIterator[None]:
+    """Truncate every table and drop this run's Redis keys after each test."""
+    engine, redis_client, prefix = owner_engine, redis, settings.redis_key_prefix
     yield
-    if "owner_engine" not in request.fixturenames and "app" not in request.fixturenames:
-        return
-    engine: AsyncEngine = request.getfixturevalue("owner_engine")
     async with engine.begin() as connection:
         tables = (
             await connection.execute(
@@ -184,12 +182,9 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         names = ", ".join(f'"{name}"' for name in tables)
         if names:
             await connection.execute(text(f"TRUNCATE {names} CASCADE"))
-    redis_client: Redis = request.getfixturevalue("redis")
-    prefix = request.getfixturevalue("settings").redis_key_prefix
     keys = [key async for key in redis_client.scan_iter(f"{prefix}:*")]
     if keys:
         await redis_client.delete(*keys)
-    await asyncio.sleep(0)
 
 
 @pytest.fixture(scope="session")
