@@ -99,13 +99,16 @@ class Settings(BaseSettings):
     ]
     cors_origins: Annotated[list[str], NoDecode] = []
     gzip_minimum_size: int = Field(default=1024, ge=0)
+    max_header_bytes: int = Field(default=16384, ge=1024)
 
     webhook_allow_private_targets: bool = False
     storage_backend: str = "local"
     soft_delete_retention_days: int = Field(default=30, ge=0)
     mail_backend: str = "console"
 
-    @field_validator("rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before")
+    @field_validator(
+        "rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before"
+    )
     @classmethod
     def _parse_rate_limit(cls, value: Any) -> Any:
         return RateLimit.parse(value) if isinstance(value, str) else value

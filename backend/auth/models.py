@@ -35,7 +35,7 @@ class RefreshToken(Base, TenantOwned):
 
 
 class OneTimePurpose(StrEnum):
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
     INVITATION = "invitation"
 
 

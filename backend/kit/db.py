@@ -24,7 +24,12 @@ from uuid import UUID
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, SessionTransaction
 
 logger = logging.getLogger("dossier.db")
@@ -68,7 +73,8 @@ class ScopedSession(Session):
 
 
 _SET_SCOPE = text(
-    "SELECT set_config('app.tenant_id', :tenant, true), set_config('app.system_scope', :scope, true)"
+    "SELECT set_config('app.tenant_id', :tenant, true),"
+    " set_config('app.system_scope', :scope, true)"
 )
 
 
@@ -144,7 +150,9 @@ async def run_after_commit(session: AsyncSession) -> None:
 class Database:
     """The engine and session factory of one process."""
 
-    def __init__(self, url: str, *, app_role: str | None, pool_size: int, max_overflow: int) -> None:
+    def __init__(
+        self, url: str, *, app_role: str | None, pool_size: int, max_overflow: int
+    ) -> None:
         self.engine = create_engine(
             url, app_role=app_role, pool_size=pool_size, max_overflow=max_overflow
         )

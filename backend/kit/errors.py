@@ -172,9 +172,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = _clean_validation_errors(exc)
     if _is_unparseable_body(errors):
         return problem_response(400, "malformed_request", "The request body is not valid JSON")
-    return problem_response(
-        422, "validation_error", "The request did not validate", errors=errors
-    )
+    return problem_response(422, "validation_error", "The request did not validate", errors=errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -192,7 +190,9 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     (pre-ping) once the service is back."""
     logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
     return problem_response(
-        503, "service_unavailable", "A backing service is unavailable; try again shortly",
+        503,
+        "service_unavailable",
+        "A backing service is unavailable; try again shortly",
         headers={"Retry-After": "5"},
     )
 
@@ -224,7 +224,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
+def _problem_response_doc(status: int, model: type[ProblemDetail]) -> dict[str, Any]:
+    return {"model": model, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetail, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+    status: _problem_response_doc(status, ProblemDetail)
     for status in (400, 401, 403, 404, 409, 429)
-} | {422: {"model": ValidationProblemDetail, "content": {PROBLEM_JSON: {}}, "description": "Validation error"}}
+}
+ERROR_RESPONSES[422] = _problem_response_doc(422, ValidationProblemDetail)

@@ -28,7 +28,10 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DB_POOL = Gauge(
-    "dossier_db_pool_connections", "Database pool connections", ["state"], multiprocess_mode="livesum"
+    "dossier_db_pool_connections",
+    "Database pool connections",
+    ["state"],
+    multiprocess_mode="livesum",
 )
 RATE_LIMITER_FAILURES = Counter(
     "dossier_rate_limiter_failures_total", "Rate-limit checks skipped because Redis failed"

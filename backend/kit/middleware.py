@@ -59,10 +59,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(key) + len(value) for key, value in scope.get("headers", ()))
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted_proxies: Networks) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Networks, max_header_bytes: int) -> None:
         self.app = app
         self.trusted_proxies = trusted_proxies
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -91,7 +96,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            if _header_bytes(scope) > self.max_header_bytes:
+                await problem_response(431, "headers_too_large", "Request headers are too large")(
+                    scope, receive, send_with_request_id
+                )
+            else:
+                await self.app(scope, receive, send_with_request_id)
         except Exception:
             error_log.exception("unhandled error")
             if scope["type"] != "http" or response_started:

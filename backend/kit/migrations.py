@@ -29,7 +29,9 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-async def _run_on(connection: AsyncConnection, database_url: str, action: str, revision: str) -> None:
+async def _run_on(
+    connection: AsyncConnection, database_url: str, action: str, revision: str
+) -> None:
     """Inside a running loop: Alembic's connection-sharing recipe."""
 
     def run(sync_connection: object) -> None:
@@ -40,7 +42,9 @@ async def _run_on(connection: AsyncConnection, database_url: str, action: str, r
     await connection.run_sync(run)
 
 
-async def upgrade_on(connection: AsyncConnection, database_url: str, revision: str = "head") -> None:
+async def upgrade_on(
+    connection: AsyncConnection, database_url: str, revision: str = "head"
+) -> None:
     await _run_on(connection, database_url, "upgrade", revision)
 
 

@@ -136,7 +136,9 @@ def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
             str,
             Query(description=f"Sort field, `-field` for descending. Allowed: {allowed}."),
         ] = default,
-        page: Annotated[int | None, Query(ge=1, description="Offset pagination: page number")] = None,
+        page: Annotated[
+            int | None, Query(ge=1, description="Offset pagination: page number")
+        ] = None,
         page_size: Annotated[
             int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Offset pagination: page size")
         ] = None,

@@ -43,8 +43,7 @@ SYSTEM_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
     "admin": ("Everything but managing the tenant", ALL_PERMISSIONS - {Permission.TENANT_MANAGE}),
     "member": (
         "Reads everything; writes documents, cases and jobs",
-        _READS
-        | {Permission.DOCUMENTS_WRITE, Permission.CASES_WRITE, Permission.JOBS_WRITE},
+        _READS | {Permission.DOCUMENTS_WRITE, Permission.CASES_WRITE, Permission.JOBS_WRITE},
     ),
     "viewer": ("Read-only", _READS),
 }

@@ -26,7 +26,9 @@ class RoleRepository(Repository[Role]):
             self.session.add(UserRole(tenant_id=tenant_id, user_id=user_id, role_id=role_id))
         await self.session.flush()
 
-    async def role_names_of(self, tenant_id: UUID, user_ids: Iterable[UUID]) -> dict[UUID, list[str]]:
+    async def role_names_of(
+        self, tenant_id: UUID, user_ids: Iterable[UUID]
+    ) -> dict[UUID, list[str]]:
         ids = list(user_ids)
         if not ids:
             return {}

@@ -16,4 +16,5 @@ class UserRepository(Repository[User]):
         """Live user by email, across tenants when run in a system scope."""
         stmt = self.select().where(func.lower(User.email) == email.strip().lower())
         result = await self.session.execute(stmt)
-        return result.scalar_one_or_none()
+        user: User | None = result.scalar_one_or_none()
+        return user

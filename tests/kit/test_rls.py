@@ -18,7 +18,7 @@ TENANT_OWNED = ["users", "roles", "user_roles", "audit_events"]
 async def _tenant_ids(app: Any, table: str) -> set[Any]:
     async with app.state.db.transaction() as session:
         column = "id" if table == "tenants" else "tenant_id"
-        rows = await session.execute(text(f"SELECT {column} FROM {table}"))  # noqa: S608
+        rows = await session.execute(text(f"SELECT {column} FROM {table}"))
         return set(rows.scalars())
 
 
@@ -89,7 +89,11 @@ async def test_app_role_is_neither_superuser_nor_owner(app: Any) -> None:
             )
         ).one()
         owners = set(
-            (await session.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+            (
+                await session.execute(
+                    text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")
+                )
+            ).scalars()
         )
     assert row[0] is False
     assert row[1] is False
