@@ -54,7 +54,8 @@ def _remember(request: Request, principal: Principal) -> None:
     )
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+# Function scope, like the session it uses: both end before the response is sent.
+CurrentPrincipal = Annotated[Principal, Depends(get_principal, scope="function")]
 
 
 def require(*permissions: str) -> Any:
@@ -80,4 +81,4 @@ async def get_superadmin(
         yield principal
 
 
-SuperAdmin = Annotated[Principal, Depends(get_superadmin)]
+SuperAdmin = Annotated[Principal, Depends(get_superadmin, scope="function")]
