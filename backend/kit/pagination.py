@@ -6,8 +6,6 @@ A cursor is bound to the sort it was made with; keyset pages order by the sort
 field then `id`, so pages are stable even among equal values.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
@@ -131,6 +129,8 @@ def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
     """A dependency parsing the list parameters against `sortable` fields."""
     allowed = ", ".join(f"`{name}`" for name in sortable)
 
+    # No `from __future__ import annotations` in this module: FastAPI must see
+    # these annotations as objects, since they close over `allowed`.
     def dependency(
         sort: Annotated[
             str,
