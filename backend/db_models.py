@@ -3,19 +3,27 @@
 from backend.api_keys.models import ApiKey
 from backend.audit.models import AuditEvent
 from backend.auth.models import OneTimeToken, RefreshToken
+from backend.cases.models import Case, CaseCounter
+from backend.documents.models import Document
 from backend.kit.models import Base
 from backend.roles.models import Role, UserRole
 from backend.tenants.models import Tenant
+from backend.uploads.models import Upload, UploadPart
 from backend.users.models import User
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Case",
+    "CaseCounter",
+    "Document",
     "OneTimeToken",
     "RefreshToken",
     "Role",
     "Tenant",
+    "Upload",
+    "UploadPart",
     "User",
     "UserRole",
 ]

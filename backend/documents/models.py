@@ -1,0 +1,85 @@
+"""Documents: files a tenant uploaded, their checksum, storage key, extracted
+text and a generated full-text search vector."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import BigInteger, Boolean, Computed, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.kit.models import Base, SoftDeletable, TenantOwned, Versioned
+
+
+class DocumentStatus(StrEnum):
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+# Extracted text is capped inside the vector: a tsvector holds at most 1 MB.
+SEARCH_TEXT_CHARS = 250_000
+
+DOCUMENT_SEARCH_VECTOR = (
+    "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'B') || "
+    "setweight(to_tsvector('english'::regconfig, "
+    f"left(coalesce(extracted_text, ''), {SEARCH_TEXT_CHARS})), 'C')"
+)
+
+
+class Document(Base, TenantOwned, SoftDeletable, Versioned):
+    __tablename__ = "documents"
+    __table_args__ = (
+        # One live copy of a content per tenant, unless it was kept on purpose
+        # (`allow_duplicate=true` marks the second copy `is_duplicate`).
+        Index(
+            "uq_documents_tenant_sha256_live",
+            "tenant_id",
+            "sha256",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND NOT is_duplicate"),
+        ),
+        Index("ix_documents_tenant_sha256", "tenant_id", "sha256"),
+        Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_documents_tenant_updated", "tenant_id", "updated_at", "id"),
+        Index("ix_documents_tenant_title", "tenant_id", "title", "id"),
+        Index("ix_documents_tenant_size", "tenant_id", "size", "id"),
+        Index("ix_documents_tenant_case", "tenant_id", "case_id", "created_at"),
+        Index("ix_documents_tenant_status", "tenant_id", "status"),
+        Index("ix_documents_tenant_deleted", "tenant_id", "deleted_at"),
+        Index("ix_documents_tags", "tags", postgresql_using="gin"),
+        Index("ix_documents_search", "search_vector", postgresql_using="gin"),
+    )
+
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    filename: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    storage_key: Mapped[str] = mapped_column(String(500))
+    status: Mapped[DocumentStatus] = mapped_column(
+        String(20), default=DocumentStatus.UPLOADED, server_default=DocumentStatus.UPLOADED.value
+    )
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list, server_default="{}")
+    case_id: Mapped[UUID | None] = mapped_column(
+        PG_UUID(as_uuid=True), ForeignKey("cases.id", ondelete="SET NULL"), default=None
+    )
+    extracted_text: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
+    page_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    language: Mapped[str | None] = mapped_column(String(20), default=None)
+    created_by: Mapped[UUID | None] = mapped_column(PG_UUID(as_uuid=True), default=None)
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(DOCUMENT_SEARCH_VECTOR, persisted=True), deferred=True
+    )
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
