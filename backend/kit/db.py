@@ -133,6 +133,18 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ScopedSession)
 
 
+def before_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Run `action` inside the transaction, just before it commits (it may
+    still write; an error rolls the whole transaction back)."""
+    session.info.setdefault("before_commit", []).append(action)
+
+
+async def run_before_commit(session: AsyncSession) -> None:
+    while actions := session.info.pop("before_commit", []):
+        for action in actions:
+            await action()
+
+
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     """Run `action` once the transaction has committed (never if it rolls back)."""
     session.info.setdefault("after_commit", []).append(action)
@@ -168,9 +180,11 @@ class Database:
         async with self.sessionmaker() as session:
             try:
                 yield session
+                await run_before_commit(session)
                 await session.commit()
             except BaseException:
                 await session.rollback()
+                session.info.pop("before_commit", None)
                 session.info.pop("after_commit", None)
                 raise
         await run_after_commit(session)
