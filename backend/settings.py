@@ -13,7 +13,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
@@ -54,6 +54,30 @@ class RateLimit:
 
     def __hash__(self) -> int:
         return hash(str(self))
+
+
+class PlanSpec(BaseModel):
+    """What a plan grants; `rate_limit` None means `RATE_LIMIT_DEFAULT`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    storage_bytes: int = Field(ge=0)
+    max_running_jobs: int = Field(ge=0)
+    rate_limit: str | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str | None) -> str | None:
+        return str(RateLimit.parse(value)) if value is not None else None
+
+
+_GIB = 1024**3
+
+DEFAULT_PLANS: dict[str, PlanSpec] = {
+    "free": PlanSpec(storage_bytes=_GIB, max_running_jobs=2),
+    "pro": PlanSpec(storage_bytes=100 * _GIB, max_running_jobs=10, rate_limit="1200/60"),
+    "enterprise": PlanSpec(storage_bytes=1024 * _GIB, max_running_jobs=50, rate_limit="6000/60"),
+}
 
 
 def _csv(value: Any) -> Any:
@@ -102,8 +126,46 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16384, ge=1024)
 
     webhook_allow_private_targets: bool = False
+    webhook_allow_http: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_disable_after_seconds: int = Field(default=3 * 24 * 3600, ge=0)
+
+    job_lease_seconds: float = Field(default=30.0, ge=0.5)
+    job_poll_interval_seconds: float = Field(default=2.0, gt=0)
+    job_retry_base_seconds: float = Field(default=2.0, ge=0)
+    job_retry_max_seconds: float = Field(default=600.0, ge=0)
+    job_default_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_default_max_running: int = Field(default=10, ge=1)
+    job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
+    job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    batch_max_items: int = Field(default=1000, ge=1)
+    job_modules: Annotated[list[str], NoDecode] = []
+    event_buffer_size: int = Field(default=1000, ge=10)
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     storage_backend: str = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    upload_allowed_types: Annotated[list[str], NoDecode] = [
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/tiff",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "text/plain",
+    ]
+    upload_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    upload_expiry_seconds: int = Field(default=24 * 3600, ge=60)
+    bulk_upload_max_files: int = Field(default=20, ge=1, le=1000)
+    download_url_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    case_metadata_max_bytes: int = Field(default=16384, ge=64)
+    case_metadata_max_depth: int = Field(default=5, ge=1, le=50)
     soft_delete_retention_days: int = Field(default=30, ge=0)
+    plans: dict[str, PlanSpec] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     mail_backend: str = "console"
 
     @field_validator(
@@ -113,10 +175,27 @@ class Settings(BaseSettings):
     def _parse_rate_limit(cls, value: Any) -> Any:
         return RateLimit.parse(value) if isinstance(value, str) else value
 
+    @field_validator("plans")
+    @classmethod
+    def _plans_not_empty(cls, value: dict[str, PlanSpec]) -> dict[str, PlanSpec]:
+        if "free" not in value:
+            raise ValueError("PLANS must define the `free` plan (the default of new tenants)")
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_networks(cls, value: Any) -> Any:
         return [ip_network(item, strict=False) for item in _csv(value)]
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _parse_modules(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @field_validator("upload_allowed_types", mode="before")
+    @classmethod
+    def _parse_types(cls, value: Any) -> Any:
+        return [item.lower() for item in _csv(value)]
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,151 @@
+"""Storage backends: local filesystem and S3 (against moto's server on
+loopback), and the commit-after-transaction helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from backend.kit.db import Database
+from backend.kit.storage import (
+    BlobNotFound,
+    LocalStorage,
+    S3Storage,
+    Storage,
+    commit_after_commit,
+    delete_after_commit,
+    drain_background,
+    key_for,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "local":
+        yield LocalStorage(tmp_path / "blobs")
+        return
+    endpoint = request.getfixturevalue("moto_endpoint")
+    s3 = S3Storage(
+        bucket=f"bucket-{os.urandom(4).hex()}",
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="testing",
+        prefix="dossier",
+    )
+    await s3.ensure_bucket()
+    yield s3
+    await s3.close()
+
+
+async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_staged_object_is_invisible_until_commit(storage: Storage) -> None:
+    data = os.urandom(9 * 1024 * 1024 + 17)  # spans two S3 parts
+    key = key_for("tenants", "t1", "documents", "d1")
+    staged = await storage.put_stream(key, _chunks(data), content_type="application/pdf")
+    assert staged.size == len(data)
+    assert await storage.size(key) is None
+    await storage.commit(staged)
+    assert await storage.size(key) == len(data)
+    read = await storage.read_bytes(key)
+    assert hashlib.sha256(read).digest() == hashlib.sha256(data).digest()
+    ranged = b"".join([chunk async for chunk in storage.open_range(key, 10, 1_000_009)])
+    assert ranged == data[10:1_000_010]
+    tail = b"".join([chunk async for chunk in storage.open_range(key, len(data) - 5)])
+    assert tail == data[-5:]
+    await storage.delete(key)
+    assert await storage.size(key) is None
+    await storage.delete(key)  # missing: not an error
+
+
+async def test_discard_and_failing_stream_leave_nothing(storage: Storage) -> None:
+    key = key_for("tenants", "t1", "documents", "d2")
+    staged = await storage.put_bytes(key, b"hello")
+    await storage.discard(staged)
+    assert await storage.size(key) is None
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"x" * 1000
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        await storage.put_stream(key, failing())
+    assert await storage.size(key) is None
+    if isinstance(storage, LocalStorage):
+        assert list(storage.staging.iterdir()) == []
+
+
+async def test_empty_object_and_missing_key(storage: Storage) -> None:
+    key = key_for("tenants", "t1", "empty")
+    await storage.commit(await storage.put_bytes(key, b""))
+    assert await storage.size(key) == 0
+    assert await storage.read_bytes(key) == b""
+    with pytest.raises(BlobNotFound):
+        await storage.read_bytes(key_for("tenants", "t1", "missing"))
+
+
+@pytest.mark.parametrize("bad", ["", "../etc/passwd", "/abs", "a//b", "a/../b", "a b", "x/.hidden"])
+def test_keys_from_client_input_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid storage key"):
+        key_for(bad)
+
+
+async def test_blob_follows_the_transaction(app: Any, tmp_path: Path) -> None:
+    database: Database = app.state.db
+    storage = LocalStorage(tmp_path / "tx")
+    committed, rolled_back = key_for("a", "committed"), key_for("a", "rolled-back")
+
+    async with database.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        commit_after_commit(session, storage, await storage.put_bytes(committed, b"kept"))
+    assert await storage.read_bytes(committed) == b"kept"
+
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            commit_after_commit(session, storage, await storage.put_bytes(rolled_back, b"lost"))
+            raise RuntimeError("rollback")
+    await drain_background()
+    assert await storage.size(rolled_back) is None
+    assert list(storage.staging.iterdir()) == []
+
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            delete_after_commit(session, storage, committed)
+            raise RuntimeError("rollback")
+    assert await storage.size(committed) == 4
+    async with database.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        delete_after_commit(session, storage, committed)
+    assert await storage.size(committed) is None
