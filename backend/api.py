@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from backend.auth.limits import api_rate_limit
 from backend.kit.errors import ERROR_RESPONSES
 
-api_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+# Every /api/v1 route is rate limited per principal, else per client IP.
+api_router = APIRouter(
+    prefix="/api/v1",
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(api_rate_limit, scope="function")],
+)
+
+from backend.api_keys.router import router as api_keys_router  # noqa: E402
+from backend.audit.router import router as audit_router  # noqa: E402
+
+api_router.include_router(api_keys_router)
+api_router.include_router(audit_router)

@@ -18,6 +18,7 @@ from backend.kit.errors import install_error_handlers
 from backend.kit.events import EventBus, configure_event_bus
 from backend.kit.logging import configure_logging
 from backend.kit.middleware import RequestContextMiddleware
+from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
 from backend.settings import Settings, get_settings
 from backend.system.router import router as system_router
@@ -64,6 +65,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.redis = create_redis(required_url(settings.redis_url, "REDIS_URL"))
     configure_event_bus(EventBus(app.state.redis, settings.redis_key_prefix))
+    # The limiter's Lua script loads at the first check: starting needs no Redis.
+    app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
     try:
         yield
     finally:

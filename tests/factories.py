@@ -77,3 +77,49 @@ def bearer_headers(app: Any, user: User) -> dict[str, str]:
         app.state.settings, user_id=user.id, tenant_id=user.tenant_id, session_id=uuid.uuid4()
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class ApiKeyFixture:
+    id: uuid.UUID
+    key: str
+    tenant_id: uuid.UUID
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+
+async def make_api_key(
+    app: Any,
+    tenant_id: uuid.UUID,
+    scopes: tuple[str, ...] | list[str] = (),
+    *,
+    rate_limit: str | None = None,
+    expires_at: Any = None,
+    revoked: bool = False,
+) -> ApiKeyFixture:
+    """An API key stored as the create route stores it (keyed hash only)."""
+    from datetime import UTC, datetime
+
+    from backend.api_keys.models import ApiKey
+    from backend.kit.db import tenant_scope
+    from backend.kit.security.tokens import generate_api_key, keyed_hash
+
+    settings: Settings = app.state.settings
+    parts = generate_api_key()
+    with tenant_scope(tenant_id):
+        async with app.state.db.transaction() as session:
+            row = ApiKey(
+                tenant_id=tenant_id,
+                name=f"key {parts.prefix}",
+                prefix=parts.prefix,
+                key_hash=keyed_hash(settings.api_key_pepper.get_secret_value(), parts.key),
+                scopes=sorted(scopes),
+                rate_limit=rate_limit,
+                expires_at=expires_at,
+                revoked_at=datetime.now(UTC) if revoked else None,
+            )
+            session.add(row)
+            await session.flush()
+    return ApiKeyFixture(id=row.id, key=parts.key, tenant_id=tenant_id)

@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.models import ActorType, AuditEvent
 from backend.audit.repository import AuditRepository
+from backend.audit.schemas import AuditFilters
 from backend.kit.db import current_tenant_id
+from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.request_context import current_client, current_request_id
 
 
@@ -49,6 +51,13 @@ class AuditService:
             request_id=current_request_id(),
         )
         return await AuditRepository(session).add(event)
+
+    async def list_events(
+        self, session: AsyncSession, filters: AuditFilters, query: ListQuery
+    ) -> PageResult[AuditEvent]:
+        """The current tenant's events (every tenant's inside a system scope)."""
+        repository = AuditRepository(session)
+        return await repository.paginate(repository.filtered(filters), query)
 
 
 audit_service = AuditService()

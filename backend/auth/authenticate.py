@@ -18,6 +18,7 @@ from backend.kit.security.jwt import AccessClaims, InvalidToken, decode_access_t
 from backend.kit.security.tokens import hashes_match, keyed_hash, parse_api_key
 from backend.settings import RateLimit, Settings
 from backend.tenants.models import TenantStatus
+from backend.tenants.plans import tenant_rate_limit
 
 logger = logging.getLogger("dossier.auth")
 
@@ -57,6 +58,7 @@ async def authenticate_bearer(
         session_id=claims.session_id,
         token_id=claims.token_id,
         token_expires_at=claims.expires_at,
+        rate_limit=tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"]),
     )
 
 
@@ -90,7 +92,11 @@ async def authenticate_api_key(
         id=row["id"],
         tenant_id=row["tenant_id"],
         permissions=frozenset(row["scopes"]),
-        rate_limit=RateLimit.parse(row["rate_limit"]) if row["rate_limit"] else None,
+        rate_limit=(
+            RateLimit.parse(row["rate_limit"])
+            if row["rate_limit"]
+            else tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"])
+        ),
     )
 
 

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
 from backend.auth.principal import Principal
@@ -15,39 +20,100 @@ from backend.kit.db import reapply_scope, system_scope, tenant_scope
 from backend.kit.deps import AppSettings, DbSession, RedisClient, get_database
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.request_context import annotate_log
+from backend.settings import Settings
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-async def get_principal(
-    request: Request,
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The caller as the credentials on the request say: a principal, nobody
+    (no credentials), or why the credentials were refused."""
+
+    principal: Principal | None = None
+    error: Unauthenticated | None = None
+
+
+def _credentials(connection: HTTPConnection) -> tuple[str | None, str | None]:
+    scheme, token = get_authorization_scheme_param(connection.headers.get("Authorization"))
+    bearer = token if scheme.lower() == "bearer" and token else None
+    return bearer, connection.headers.get("X-API-Key") or None
+
+
+async def resolve_principal(
+    connection: HTTPConnection,
     session: DbSession,
     settings: AppSettings,
     redis: RedisClient,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
-) -> AsyncIterator[Principal]:
-    """Resolve the caller and bind the rest of the request to its tenant."""
+) -> AsyncIterator[Resolution]:
+    """Resolve the caller once per request and bind the rest of the request
+    to its tenant. Refused credentials are not raised here but carried in the
+    resolution: public routes (login, refresh) ignore them, `get_principal`
+    raises them, and the rate limiter keys such calls by client IP.
+
+    WebSocket routes authenticate their own way (a `token` query parameter):
+    nothing is resolved for them here, and no database work is done.
+    """
+    if connection.scope["type"] != "http":
+        yield Resolution()
+        return
+    bearer, api_key = _credentials(connection)
+    if not bearer and not api_key:
+        yield Resolution()
+        return
+    try:
+        principal = await _authenticate(connection, session, settings, redis, bearer, api_key)
+    except Unauthenticated as exc:
+        # A refused token may already have begun the transaction in its
+        # tenant's scope: start afresh so a public route never inherits it.
+        await session.rollback()
+        error = exc
+    else:
+        with tenant_scope(principal.tenant_id):
+            _remember(connection, principal)
+            yield Resolution(principal=principal)
+        return
+    yield Resolution(error=error)
+
+
+async def _authenticate(
+    connection: HTTPConnection,
+    session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    bearer: str | None,
+    api_key: str | None,
+) -> Principal:
     if bearer and api_key:
         raise Unauthenticated("Send either a bearer token or an API key, not both")
     if bearer:
         claims = decode_bearer(settings, bearer)
         with tenant_scope(claims.tenant_id):
-            principal = await authenticate_bearer(session, redis, settings, claims)
-            _remember(request, principal)
-            yield principal
-    elif api_key:
-        principal = await authenticate_api_key(get_database(request), redis, settings, api_key)
-        with tenant_scope(principal.tenant_id):
-            _remember(request, principal)
-            yield principal
-    else:
+            return await authenticate_bearer(session, redis, settings, claims)
+    assert api_key is not None
+    return await authenticate_api_key(get_database(connection), redis, settings, api_key)
+
+
+Resolved = Annotated[Resolution, Depends(resolve_principal, scope="function")]
+
+
+async def get_principal(
+    resolved: Resolved,
+    # Declared for OpenAPI (the Authorize button); the values come from `resolved`.
+    _bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    _api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    """The authenticated caller, else 401."""
+    if resolved.error is not None:
+        raise resolved.error
+    if resolved.principal is None:
         raise Unauthenticated()
+    return resolved.principal
 
 
-def _remember(request: Request, principal: Principal) -> None:
-    request.state.principal = principal
+def _remember(connection: HTTPConnection, principal: Principal) -> None:
+    connection.state.principal = principal
     annotate_log(
         tenant_id=str(principal.tenant_id),
         principal=f"{principal.kind.value}:{principal.id}",

@@ -25,7 +25,9 @@ class Principal:
     session_id: UUID | None = None  # refresh-token family of a bearer token
     token_id: str | None = None  # `jti` of a bearer token
     token_expires_at: int | None = None
-    rate_limit: RateLimit | None = None  # an API key's own limit
+    # The effective per-principal limit: an API key's own limit, else the
+    # tenant's plan tier (None: RATE_LIMIT_DEFAULT).
+    rate_limit: RateLimit | None = None
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 _USER_PRINCIPAL = text(
     """
     SELECT u.is_active, u.is_superadmin, u.tokens_valid_after, t.status AS tenant_status,
+           t.plan AS tenant_plan, t.limits AS tenant_limits,
            COALESCE((
                SELECT array_agg(DISTINCT permission)
                FROM user_roles ur
@@ -29,7 +30,8 @@ _USER_PRINCIPAL = text(
 _API_KEY_BY_PREFIX = text(
     """
     SELECT k.id, k.tenant_id, k.key_hash, k.scopes, k.rate_limit, k.expires_at,
-           k.revoked_at, t.status AS tenant_status
+           k.revoked_at, t.status AS tenant_status, t.plan AS tenant_plan,
+           t.limits AS tenant_limits
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id AND t.deleted_at IS NULL
     WHERE k.prefix = :prefix

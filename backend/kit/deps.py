@@ -6,30 +6,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from backend.kit.db import Database
 from backend.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+def get_settings_dep(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+def get_database(request: HTTPConnection) -> Database:
     database: Database = request.app.state.db
     return database
 
 
-def get_redis(request: Request) -> Redis:
+def get_redis(request: HTTPConnection) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: HTTPConnection) -> AsyncIterator[AsyncSession]:
     """The request's one transaction: committed before the response is sent,
     rolled back whole on any error. Only this (and the worker's job context)
     commits; services and repositories flush at most.

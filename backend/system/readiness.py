@@ -22,7 +22,12 @@ async def _redis(app: Any) -> None:
     await app.state.redis.ping()
 
 
-CHECKS: dict[str, Check] = {"database": _database, "redis": _redis}
+async def _rate_limiter(app: Any) -> None:
+    """The limiter fails open when Redis is down; this is where it shows."""
+    await app.state.rate_limiter.check()
+
+
+CHECKS: dict[str, Check] = {"database": _database, "redis": _redis, "rate_limiter": _rate_limiter}
 
 
 async def _run(name: str, check: Check, app: Any) -> str:

@@ -1,0 +1,59 @@
+"""The rate-limit dependencies of the API (mechanism in `backend.kit.ratelimit`).
+
+* `api_rate_limit` — on every `/api/v1` route (router-level, in `backend/api.py`):
+  one bucket per principal (`user:<id>`, `key:<id>`) at the principal's limit
+  (an API key's own limit, else its tenant's plan tier, else
+  `RATE_LIMIT_DEFAULT`); callers without valid credentials get one bucket per
+  client IP at `RATE_LIMIT_ANONYMOUS`. It depends on the request's resolved
+  principal, which `get_principal` reuses (FastAPI caches it per request), so
+  authenticated calls are keyed by principal, never by IP.
+* `login_rate_limit` — `POST /auth/token`: `RATE_LIMIT_LOGIN` per client IP
+  and, separately, per username (read from the form FastAPI already parsed).
+* `password_reset_rate_limit` — `POST /auth/password-reset/request`:
+  `RATE_LIMIT_LOGIN` per client IP and per email.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import HTTPConnection, Request
+
+from backend.auth.deps import Resolved
+from backend.kit.deps import AppSettings
+from backend.kit.ratelimit import client_ip, enforce, hashed
+
+
+async def api_rate_limit(
+    connection: HTTPConnection, resolved: Resolved, settings: AppSettings
+) -> None:
+    if connection.scope["type"] != "http":
+        return  # WebSocket routes: not limited per message
+    principal = resolved.principal
+    if principal is None:
+        await enforce(
+            connection, "api", f"ip:{client_ip(connection)}", settings.rate_limit_anonymous
+        )
+        return
+    identifier = f"{'user' if principal.is_user else 'key'}:{principal.id}"
+    limit = principal.rate_limit or settings.rate_limit_default
+    await enforce(connection, "api", identifier, limit)
+
+
+async def login_rate_limit(request: Request, settings: AppSettings) -> None:
+    """Both buckets are counted on every attempt, so neither rotating IPs
+    against one account nor many accounts from one IP gets through."""
+    await enforce(request, "login-ip", client_ip(request), settings.rate_limit_login)
+    username = (await request.form()).get("username")  # cached: FastAPI parsed it already
+    if isinstance(username, str) and username.strip():
+        await enforce(request, "login-user", hashed(username), settings.rate_limit_login)
+
+
+async def password_reset_rate_limit(request: Request, settings: AppSettings) -> None:
+    await enforce(request, "reset-ip", client_ip(request), settings.rate_limit_login)
+    try:
+        email = json.loads(await request.body()).get("email")  # cached body
+    except (ValueError, AttributeError):
+        email = None
+    if isinstance(email, str) and email.strip():
+        await enforce(request, "reset-email", hashed(email), settings.rate_limit_login)

@@ -1,0 +1,55 @@
+"""Plans and the limits a tenant gets: the plan's defaults (setting `PLANS`)
+with the tenant's own overrides (`tenants.limits`, set by platform admins)
+on top."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backend.settings import RateLimit, Settings
+
+LIMIT_NAMES = ("storage_bytes", "max_running_jobs", "rate_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    storage_bytes: int
+    max_running_jobs: int
+    rate_limit: RateLimit
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "storage_bytes": self.storage_bytes,
+            "max_running_jobs": self.max_running_jobs,
+            "rate_limit": str(self.rate_limit),
+        }
+
+
+def plan_names(settings: Settings) -> list[str]:
+    return sorted(settings.plans)
+
+
+def resolve_limits(
+    settings: Settings, plan: str, overrides: Mapping[str, Any] | None
+) -> TenantLimits:
+    """A tenant's effective limits. An unknown plan (removed from `PLANS`
+    after tenants were put on it) falls back to `free`."""
+    spec = settings.plans.get(plan) or settings.plans["free"]
+    overrides = overrides or {}
+    storage = overrides.get("storage_bytes", spec.storage_bytes)
+    running = overrides.get("max_running_jobs", spec.max_running_jobs)
+    rate = overrides.get("rate_limit") or spec.rate_limit
+    return TenantLimits(
+        storage_bytes=int(storage),
+        max_running_jobs=int(running),
+        rate_limit=RateLimit.parse(rate) if rate else settings.rate_limit_default,
+    )
+
+
+def tenant_rate_limit(
+    settings: Settings, plan: str, overrides: Mapping[str, Any] | None
+) -> RateLimit:
+    """The default limit of a tenant's users and keys (a key's own limit wins)."""
+    return resolve_limits(settings, plan, overrides).rate_limit
