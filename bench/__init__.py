@@ -1,0 +1,1 @@
+"""Benchmarks of Dossier against a bare FastAPI + asyncpg baseline: `python -m bench`."""

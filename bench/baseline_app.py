@@ -1,0 +1,58 @@
+"""The bare baseline: plain FastAPI + an asyncpg pool, nothing else.
+
+No middleware, no ORM, no authentication, no row-level security: one query
+per request. Every Dossier endpoint is reported as a ratio to this app's
+requests/s, measured in the same run with the same server (one uvicorn
+worker) and the same load.
+
+    BENCH_BASELINE_DSN=postgresql://... uvicorn bench.baseline_app:create_app --factory
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Request
+
+TENANT_QUERY = "SELECT id, name, slug, plan, status, created_at FROM tenants WHERE id = $1"
+
+
+def create_app() -> FastAPI:
+    dsn = os.environ.get("BENCH_BASELINE_DSN")
+    pool_max = int(os.environ.get("BENCH_BASELINE_POOL", "20"))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = (
+            await asyncpg.create_pool(dsn, min_size=min(10, pool_max), max_size=pool_max)
+            if dsn
+            else None
+        )
+        try:
+            yield
+        finally:
+            if app.state.pool is not None:
+                await app.state.pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/tenants/{tenant_id}")
+    async def get_tenant(tenant_id: UUID, request: Request) -> dict[str, Any]:
+        pool = request.app.state.pool
+        if pool is None:
+            raise HTTPException(503, "no database configured")
+        row = await pool.fetchrow(TENANT_QUERY, tenant_id)
+        if row is None:
+            raise HTTPException(404, "tenant not found")
+        return dict(row)
+
+    return app

@@ -1,0 +1,190 @@
+"""The benchmark harness (bench/): its load generators against a real server
+subprocess, its scenario registry and ratios, and one short end-to-end run.
+
+Only counts and the shape of the figures are asserted, never timings or ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bench.load import drive, wrk_available, wrk_script
+from bench.registry import (
+    CustomScenario,
+    HttpScenario,
+    Measurement,
+    Request,
+    RunOptions,
+    load_all,
+    plan,
+    select,
+)
+from bench.report import as_json, table
+from bench.runner import run_all
+from bench.services import Server, app_environment
+from tests.support.server import ROOT, clean_env
+
+TOOLS = [
+    "python",
+    pytest.param("wrk", marks=pytest.mark.skipif(not wrk_available(), reason="no wrk")),
+]
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, redis_url: str, tmp_path_factory: Any) -> Iterator[Server]:
+    """The Dossier app as `python -m bench` runs it: uvicorn, one worker."""
+    env = app_environment(
+        database_url,
+        redis_url,
+        "dossier-test-bench",
+        tmp_path_factory.mktemp("bench-app"),
+        environment="test",
+        log_level="WARNING",
+    )
+    with Server("dossier", "backend.main:create_app", env, ready_path="/ready") as running:
+        yield running
+
+
+def assert_valid(measurement: Measurement) -> None:
+    assert measurement.count > 0
+    assert measurement.throughput > 0
+    assert measurement.duration_s > 0
+    assert measurement.p50_ms is not None
+    assert measurement.p99_ms is not None
+    assert all(math.isfinite(v) for v in (measurement.p50_ms, measurement.p99_ms))
+    assert 0 < measurement.p50_ms <= measurement.p99_ms
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_load_generator_drives_health(server: Server, tool: str) -> None:
+    measurement = await drive(
+        server.url, [Request("/health")], duration=1, connections=4, tool=tool
+    )
+    assert_valid(measurement)
+    assert measurement.errors == 0
+    assert measurement.details["tool"] == ("wrk" if tool == "wrk" else "pyload")
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_load_generator_counts_unexpected_statuses(server: Server, tool: str) -> None:
+    mixed = [Request("/health"), Request("/no-such-route")]
+    tolerated = await drive(
+        server.url, mixed, duration=1, connections=2, expected=(200, 404), tool=tool
+    )
+    assert_valid(tolerated)
+    assert tolerated.errors == 0
+    refused = await drive(server.url, mixed, duration=1, connections=2, expected=(200,), tool=tool)
+    assert refused.count > 0
+    assert refused.errors > 0
+
+
+def test_wrk_script_escapes_and_rotates_requests() -> None:
+    requests = [
+        Request("/a", headers={"Authorization": 'Bearer x"y\\z'}),
+        Request("/b", method="POST", body=b'{"n":1}\n'),
+    ]
+    script = wrk_script(requests, (200,))
+    assert "request = function()" in script
+    for escaped in ("\\034", "\\092", "\\010"):  # " \ and newline
+        assert escaped in script
+    single = wrk_script(requests[:1], (200,))
+    assert 'wrk.path = "/a"' in single
+    assert "request = function()" not in single
+
+
+def test_registry_plans_baselines_first_and_selects_by_area() -> None:
+    available = load_all()
+    assert {"bare-health", "bare-query", "health"} <= set(available)
+    order = [scenario.name for scenario in plan(["health"], available)]
+    assert order == ["bare-health", "health"]
+    assert set(select(["foundation"], available)) >= {"bare-health", "bare-query", "health"}
+    assert select(["bare-*"], available)[:2] == ["bare-health", "bare-query"]
+    with pytest.raises(KeyError):
+        select(["no-such-scenario"], available)
+    with pytest.raises(KeyError):
+        plan(["x"], {"x": HttpScenario("x", baseline="missing")})
+
+
+async def test_custom_scenarios_get_ratios_to_their_baseline_per_round() -> None:
+    calls: list[str] = []
+
+    def fixed(name: str, value: float) -> Any:
+        async def run(context: Any, options: RunOptions) -> Measurement:
+            calls.append(name)
+            return Measurement(throughput=value, unit="jobs/s", count=int(value))
+
+        return run
+
+    async def broken(context: Any, options: RunOptions) -> Measurement:
+        raise RuntimeError("no worker")
+
+    scenarios = [
+        CustomScenario("bare-loop", fixed("bare-loop", 200.0)),
+        CustomScenario("jobs", fixed("jobs", 50.0), baseline="bare-loop", target_ratio=0.5),
+        CustomScenario("broken", broken, baseline="bare-loop"),
+    ]
+    context = SimpleNamespace(options=RunOptions(duration=1, connections=1))
+    results = await run_all(scenarios, context, rounds=2, progress=lambda _: None)  # type: ignore[arg-type]
+    by_name = {result.name: result for result in results}
+    assert calls == ["bare-loop", "jobs", "bare-loop", "jobs"]
+    assert by_name["jobs"].ratio == pytest.approx(0.25)
+    assert by_name["jobs"].measurement is not None
+    assert by_name["jobs"].measurement.details["rounds"] == [50.0, 50.0]
+    assert by_name["broken"].error == "RuntimeError: no worker"
+    assert not by_name["broken"].ok
+    rendered = table(results)
+    for shown in ("0.25x", "MISS", "broken FAILED: RuntimeError: no worker"):
+        assert shown in rendered
+    document = as_json(results, {"duration_s": 1})
+    assert [entry["name"] for entry in document["results"]] == ["bare-loop", "jobs", "broken"]
+    assert document["results"][1]["unit"] == "jobs/s"
+
+
+@pytest.mark.slow
+def test_bench_command_runs_end_to_end(pg_server_url: str, redis_url: str, tmp_path: Path) -> None:
+    """`python -m bench` for one second per scenario: fresh database, both
+    servers, seeding, the table and the JSON file."""
+    output = tmp_path / "result.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "foundation",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--connections",
+            "4",
+            "--output",
+            str(output),
+        ],
+        env=clean_env(DATABASE_URL=pg_server_url, REDIS_URL=redis_url),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "ratio" in completed.stdout
+    document = json.loads(output.read_text())
+    results = {entry["name"]: entry for entry in document["results"]}
+    assert {"bare-health", "bare-query", "health"} <= set(results)
+    for entry in results.values():
+        assert entry["error"] is None
+        assert entry["count"] > 0
+        assert entry["errors"] == 0
+        assert entry["p50_ms"] > 0
+    assert results["health"]["ratio"] is not None
+    assert results["health"]["ratio"] > 0
