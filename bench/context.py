@@ -3,7 +3,11 @@ database (through the app's own services), seeded tenants and their tokens."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ from backend.settings import Settings
 from backend.tenants.service import tenant_service
 from backend.users.models import User
 from backend.users.service import user_service
-from bench.load import Pinning
+from bench.load import ROOT, Pinning, pinned
 from bench.registry import RunOptions
 
 PASSWORD = "bench horse battery staple"
@@ -96,6 +100,41 @@ class BenchContext:
             self.settings, user_id=user.id, tenant_id=user.tenant_id, session_id=uuid.uuid4()
         )
         return {"Authorization": f"Bearer {token}"}
+
+    @contextmanager
+    def process(
+        self,
+        *command: str,
+        env: Mapping[str, str] | None = None,
+        cpus: str | None = "server",
+        log: Path | None = None,
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """A helper process (a job worker, say) with the app's settings, pinned
+        like the server by default ("client", a CPU list, or None otherwise),
+        its output to `log` (default: discarded), stopped on exit."""
+        chosen = {"server": self.pinning.server, "client": self.pinning.client}.get(
+            cpus or "", cpus
+        )
+        output = log.open("wb") if log is not None else subprocess.DEVNULL
+        popen = subprocess.Popen(
+            pinned(list(command), chosen),
+            env={**os.environ, **self.env, **(env or {})},
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield popen
+        finally:
+            if popen.poll() is None:
+                popen.terminate()
+                try:
+                    popen.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
+                    popen.wait()
+            if not isinstance(output, int):
+                output.close()
 
     async def owner_headers(self) -> dict[str, str]:
         """Bearer headers of the bench tenant's owner (the common case)."""
