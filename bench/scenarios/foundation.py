@@ -32,4 +32,12 @@ register(
         baseline="bare-health",
         description="Dossier /health through the whole middleware stack",
     ),
+    HttpScenario(
+        "tenant-read",
+        path="/api/v1/tenant",
+        headers=lambda context: context.owner_headers(),
+        baseline="bare-query",
+        description="GET /api/v1/tenant as the owner: bearer principal, rate limit, "
+        "session + RLS set_config, repository, response model",
+    ),
 )
