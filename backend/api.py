@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from backend.admin.router import router as admin_router
+from backend.api_keys.router import router as api_keys_router
+from backend.audit.router import router as audit_router
 from backend.auth.limits import api_rate_limit
 from backend.kit.errors import ERROR_RESPONSES
+from backend.tenants.router import router as tenant_router
 
 # Every /api/v1 route is rate limited per principal, else per client IP.
 api_router = APIRouter(
@@ -14,8 +18,7 @@ api_router = APIRouter(
     dependencies=[Depends(api_rate_limit, scope="function")],
 )
 
-from backend.api_keys.router import router as api_keys_router  # noqa: E402
-from backend.audit.router import router as audit_router  # noqa: E402
-
 api_router.include_router(api_keys_router)
 api_router.include_router(audit_router)
+api_router.include_router(tenant_router)
+api_router.include_router(admin_router)

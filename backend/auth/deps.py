@@ -142,7 +142,8 @@ async def get_superadmin(
     """Platform admins only (never API keys); admin work is cross-tenant."""
     if not (principal.is_user and principal.is_superadmin):
         raise PermissionDenied("Platform administrators only")
-    with system_scope("admin"):
+    # Cross-tenant: out of the admin's own tenant, into the named system scope.
+    with system_scope("admin"), tenant_scope(None):
         await reapply_scope(session)
         yield principal
 

@@ -49,7 +49,10 @@ def current_system_scope() -> str | None:
 
 
 @contextmanager
-def tenant_scope(tenant_id: UUID) -> Iterator[None]:
+def tenant_scope(tenant_id: UUID | None) -> Iterator[None]:
+    """Bind to one tenant (None: to no tenant, as platform admin routes do
+    inside their system scope, so that no query is narrowed to the admin's
+    own tenant)."""
     token = _tenant_id.set(tenant_id)
     try:
         yield

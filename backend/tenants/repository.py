@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, func, select
 
 from backend.kit.repository import Repository
 from backend.tenants.models import Tenant
@@ -15,3 +18,15 @@ class TenantRepository(Repository[Tenant]):
     async def slug_taken(self, slug: str) -> bool:
         stmt = select(Tenant.id).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))
         return (await self.session.execute(stmt)).first() is not None
+
+    async def count_live(self) -> int:
+        stmt = select(func.count()).select_from(Tenant).where(Tenant.deleted_at.is_(None))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def deleted_before(self, cutoff: datetime) -> list[UUID]:
+        stmt = select(Tenant.id).where(Tenant.deleted_at < cutoff)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def purge_deleted_before(self, cutoff: datetime) -> list[UUID]:
+        stmt = delete(Tenant).where(Tenant.deleted_at < cutoff).returning(Tenant.id)
+        return list((await self.session.execute(stmt)).scalars())

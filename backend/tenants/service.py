@@ -1,24 +1,52 @@
-"""Business rules of tenants: provisioning a tenant with its roles and owner."""
+"""Business rules of tenants: provisioning a tenant with its roles and owner,
+its settings, its plan limits and its usage.
+
+Usage numbers belong to other domains (documents count storage, jobs count
+running jobs). They plug in with `register_usage_provider` so that tenants
+imports none of them; a number nobody provides is 0.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.audit.service import Actor, audit_service
 from backend.kit.db import current_system_scope
-from backend.kit.errors import Conflict
+from backend.kit.errors import Conflict, ValidationFailed
+from backend.kit.pagination import ListQuery, PageResult
 from backend.roles.permissions import OWNER_ROLE
 from backend.roles.service import role_service
-from backend.settings import Settings
-from backend.tenants.models import Tenant
+from backend.settings import Settings, get_settings
+from backend.tenants.models import Tenant, TenantStatus
+from backend.tenants.plans import LIMIT_NAMES, TenantLimits, resolve_limits
 from backend.tenants.repository import TenantRepository
 from backend.users.models import User
 from backend.users.service import user_service
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
+
+UsageProvider = Callable[[AsyncSession, UUID], Awaitable[int]]
+
+# The usage numbers `GET /tenant` shows; other domains provide them.
+USAGE_NAMES = ("storage_bytes", "running_jobs")
+_usage_providers: dict[str, UsageProvider] = {}
+
+
+def register_usage_provider(name: str, provider: UsageProvider) -> None:
+    """`provider(session, tenant_id) -> int` supplies usage `name` (one of
+    `USAGE_NAMES`), e.g. the documents domain registers `storage_bytes`. It
+    runs in the caller's transaction, in the tenant's scope."""
+    if name not in USAGE_NAMES:
+        raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
+    _usage_providers[name] = provider
 
 
 def slugify(name: str) -> str:
@@ -70,6 +98,195 @@ class TenantService:
             is_superadmin=owner_is_superadmin,
         )
         return ProvisionedTenant(tenant=tenant, owner=owner)
+
+    async def get_tenant(
+        self, session: AsyncSession, tenant_id: UUID, *, include_deleted: bool = False
+    ) -> Tenant:
+        return await TenantRepository(session).get_or_raise(
+            tenant_id, include_deleted=include_deleted
+        )
+
+    async def limits_for(
+        self, session: AsyncSession, tenant_id: UUID, settings: Settings | None = None
+    ) -> TenantLimits:
+        """The tenant's effective limits: its plan's (setting `PLANS`) with its
+        overrides on top. Pass the app's settings where you have them."""
+        tenant = await self.get_tenant(session, tenant_id, include_deleted=True)
+        return resolve_limits(settings or get_settings(), tenant.plan, tenant.limits)
+
+    async def usage_for(self, session: AsyncSession, tenant_id: UUID) -> dict[str, int]:
+        usage = dict.fromkeys(USAGE_NAMES, 0)
+        for name, provider in _usage_providers.items():
+            usage[name] = int(await provider(session, tenant_id))
+        return usage
+
+    async def update_tenant(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        tenant_id: UUID,
+        *,
+        name: str | None = None,
+        settings_patch: dict[str, Any] | None = None,
+    ) -> Tenant:
+        """A tenant's own changes: its name and its settings (merged; a null
+        value removes a key)."""
+        repository = TenantRepository(session)
+        tenant = await repository.get_or_raise(tenant_id)
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
+        if settings_patch is not None:
+            merged = {**tenant.settings, **settings_patch}
+            values["settings"] = {key: value for key, value in merged.items() if value is not None}
+        changes = await repository.update(tenant, values)
+        if changes:
+            await audit_service.record(
+                session, actor, "tenant.updated", "tenant", tenant.id, changes, tenant_id=tenant.id
+            )
+        return tenant
+
+    # --- Platform administration (callers run in a system scope) -------------
+
+    async def list_tenants(
+        self,
+        session: AsyncSession,
+        query: ListQuery,
+        *,
+        status: TenantStatus | None = None,
+        plan: str | None = None,
+        q: str | None = None,
+        include_deleted: bool = False,
+    ) -> PageResult[Tenant]:
+        repository = TenantRepository(session)
+        stmt = repository.select(include_deleted=include_deleted)
+        if status is not None:
+            stmt = stmt.where(Tenant.status == status)
+        if plan is not None:
+            stmt = stmt.where(Tenant.plan == plan)
+        if q:
+            pattern = f"%{q.strip()}%"
+            stmt = stmt.where(Tenant.name.ilike(pattern) | Tenant.slug.ilike(pattern))
+        return await repository.paginate(stmt, query)
+
+    async def create_tenant(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        *,
+        name: str,
+        owner_email: str,
+        owner_password: str,
+        slug: str | None = None,
+        plan: str = "free",
+        owner_full_name: str | None = None,
+    ) -> ProvisionedTenant:
+        _check_plan(settings, plan)
+        provisioned = await self.provision(
+            session,
+            settings,
+            name=name,
+            owner_email=owner_email,
+            owner_password=owner_password,
+            slug=slug,
+            plan=plan,
+            owner_full_name=owner_full_name,
+        )
+        tenant = provisioned.tenant
+        changes = {
+            "name": name,
+            "slug": tenant.slug,
+            "plan": plan,
+            "owner_id": str(provisioned.owner.id),
+        }
+        await audit_service.record(
+            session, actor, "tenant.created", "tenant", tenant.id, changes, tenant_id=tenant.id
+        )
+        return provisioned
+
+    async def admin_update_tenant(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        tenant_id: UUID,
+        *,
+        name: str | None = None,
+        plan: str | None = None,
+        status: TenantStatus | None = None,
+        limit_overrides: dict[str, Any] | None = None,
+    ) -> Tenant:
+        """Name, plan, status (suspend / reactivate) and limit overrides; in
+        `limit_overrides` a None value removes that override."""
+        repository = TenantRepository(session)
+        tenant = await repository.get_or_raise(tenant_id)
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
+        if plan is not None:
+            _check_plan(settings, plan)
+            values["plan"] = plan
+        if status is not None:
+            values["status"] = status
+        if limit_overrides is not None:
+            merged = {**tenant.limits, **limit_overrides}
+            values["limits"] = {
+                key: value
+                for key, value in merged.items()
+                if value is not None and key in LIMIT_NAMES
+            }
+        changes = await repository.update(tenant, values)
+        if changes:
+            action = "tenant.updated"
+            if set(changes) == {"status"}:
+                suspended = tenant.status == TenantStatus.SUSPENDED
+                action = "tenant.suspended" if suspended else "tenant.reactivated"
+            await audit_service.record(
+                session, actor, action, "tenant", tenant.id, changes, tenant_id=tenant.id
+            )
+        return tenant
+
+    async def delete_tenant(self, session: AsyncSession, actor: Actor, tenant_id: UUID) -> None:
+        repository = TenantRepository(session)
+        tenant = await repository.get_or_raise(tenant_id)
+        await repository.soft_delete(tenant, by=actor.id)
+        await audit_service.record(
+            session, actor, "tenant.deleted", "tenant", tenant.id, {}, tenant_id=tenant.id
+        )
+
+    async def restore_tenant(self, session: AsyncSession, actor: Actor, tenant_id: UUID) -> Tenant:
+        repository = TenantRepository(session)
+        tenant = await repository.get_or_raise(tenant_id, include_deleted=True)
+        if tenant.deleted_at is None:
+            return tenant
+        if await repository.slug_taken(tenant.slug):
+            raise Conflict("Another live tenant has taken this tenant's slug")
+        await repository.restore(tenant)
+        await audit_service.record(
+            session, actor, "tenant.restored", "tenant", tenant.id, {}, tenant_id=tenant.id
+        )
+        return tenant
+
+    async def count_live(self, session: AsyncSession) -> int:
+        return await TenantRepository(session).count_live()
+
+    async def purge_deleted(self, session: AsyncSession, cutoff: datetime) -> list[UUID]:
+        """Hard-delete tenants soft-deleted before `cutoff` (their rows go by
+        cascade); the ids purged."""
+        return await TenantRepository(session).purge_deleted_before(cutoff)
+
+    async def deleted_before(self, session: AsyncSession, cutoff: datetime) -> list[UUID]:
+        return await TenantRepository(session).deleted_before(cutoff)
+
+
+def _check_plan(settings: Settings, plan: str) -> None:
+    if plan not in settings.plans:
+        known = ", ".join(sorted(settings.plans))
+        raise ValidationFailed(
+            f"Unknown plan {plan!r}",
+            errors=[{"loc": ["body", "plan"], "msg": f"must be one of: {known}", "type": "enum"}],
+        )
 
 
 tenant_service = TenantService()
