@@ -1,0 +1,52 @@
+# The Dossier image: API (`dossier serve`), migrations (`dossier migrate`) and
+# the job worker (`dossier worker`) all run from it; docker-compose.yml picks
+# the subcommand.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# tesseract-ocr: the OCR engine of the built-in text-extraction job type.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# Dependencies first, in a layer of their own that a code change does not
+# invalidate: install the project with an empty `backend` package, then drop it.
+COPY pyproject.toml README.md ./
+RUN mkdir backend && touch backend/__init__.py \
+    && pip install . \
+    && rm -rf backend build ./*.egg-info
+
+COPY alembic.ini ./
+COPY alembic ./alembic
+COPY backend ./backend
+RUN pip install --no-deps --force-reinstall . \
+    && rm -rf build ./*.egg-info \
+    && python -m compileall -q backend alembic
+
+# backend/kit/migrations.py looks for alembic.ini and alembic/ beside the
+# `backend` package, and they are not part of the installed distribution: the
+# package is therefore imported from /app, where they sit. (The installed copy
+# provides the `dossier` command and the dependencies.)
+ENV PYTHONPATH=/app
+
+# The code stays root-owned and read-only to the process; only /data (blobs, the
+# `blobs` volume in docker-compose.yml) is writable. A named volume mounted
+# there starts with this directory's owner.
+RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin dossier \
+    && mkdir -p /data \
+    && chown dossier:dossier /data
+ENV DOSSIER_DATA_DIR=/data
+USER 10001:10001
+
+EXPOSE 8000
+# No HEALTHCHECK here: the same image runs one-shot migrations and the worker,
+# which serve no HTTP; docker-compose.yml gives the API its own healthcheck.
+ENTRYPOINT ["dossier"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
