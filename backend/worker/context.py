@@ -5,13 +5,14 @@ artifact storage."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +144,47 @@ class JobContext:
             message,
             extra={"job_id": str(self.job.id), "job_type": self.job.type},
         )
+
+    async def store_artifact(
+        self, name: str, chunks: AsyncIterable[bytes], *, content_type: str
+    ) -> dict[str, Any]:
+        """Stream `chunks` into storage as the job's artifact `name`
+        (downloaded at `GET /jobs/{id}/artifacts/{name}`); replaces an artifact
+        of the same name from an earlier attempt."""
+        from backend.kit.storage import commit_after_commit, key_for
+
+        digest = hashlib.sha256()
+
+        async def hashed() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                digest.update(chunk)
+                yield chunk
+
+        key = key_for("tenants", self.job.tenant_id, "jobs", self.job.id, "artifacts", uuid4().hex)
+        staged = await self.storage.put_stream(key, hashed(), content_type=content_type)
+        async with self.database.transaction() as session:
+            await session.execute(
+                text("DELETE FROM job_artifacts WHERE job_id = :job AND name = :name"),
+                {"job": self.job.id, "name": name},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
+                    "sha256, storage_key) VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+                ),
+                {
+                    "id": uuid4(),
+                    "tenant": self.job.tenant_id,
+                    "job": self.job.id,
+                    "name": name,
+                    "type": content_type,
+                    "size": staged.size,
+                    "sha": digest.hexdigest(),
+                    "key": key,
+                },
+            )
+            commit_after_commit(session, self.storage, staged)
+        return {"name": name, "size": staged.size, "content_type": content_type}
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound or blocking work off the event loop."""

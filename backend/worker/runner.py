@@ -26,7 +26,6 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from backend.jobs.models import NOTIFY_CHANNEL, JobStatus
 from backend.kit.db import Database, system_scope, tenant_scope
-from backend.kit.events import EventBus, configure_event_bus, emit
+from backend.kit.events import EventBus, configure_event_bus, emit, event_bus
 from backend.kit.metrics import JOB_DURATION, JOB_OUTCOMES
 from backend.kit.models import uuid7
 from backend.kit.redis import create_redis
@@ -219,7 +218,7 @@ class Worker:
 
     async def run(self) -> None:
         load_job_types(self.settings.job_modules)
-        if self.settings.redis_url is not None:
+        if self.settings.redis_url is not None and event_bus() is None:
             self._redis = create_redis(self.settings.redis_url.get_secret_value())
             configure_event_bus(
                 EventBus(
@@ -229,6 +228,9 @@ class Worker:
                 )
             )
         self.storage = _make_storage(self.settings)
+        from backend.webhooks.service import webhook_service
+
+        webhook_service.configure(self.settings)
         logger.info(
             "worker started",
             extra={"worker": self.worker_id, "concurrency": self.concurrency, "types": registry.names()},
@@ -246,6 +248,7 @@ class Worker:
             await asyncio.gather(*helpers, return_exceptions=True)
             self.executor.shutdown(wait=False, cancel_futures=True)
             if self._redis is not None:
+                configure_event_bus(None)
                 with contextlib.suppress(Exception):
                     await self._redis.aclose()
             if self._own_database:
@@ -365,7 +368,7 @@ class Worker:
                 return Outcome(JobStatus.FAILED, error=message)
             delay = backoff_delay(self.settings, job.attempt)
             if isinstance(exc, RetryableJobError) and exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
+                delay = exc.retry_after
             return Outcome(JobStatus.QUEUED, error=message, delay=delay)
 
     async def _finish(self, context: JobContext, outcome: Outcome) -> None:
@@ -550,14 +553,9 @@ def _url(value: Any, name: str) -> str:
 
 
 def _make_storage(settings: Settings) -> Any:
-    factory: Callable[[Settings], Any] | None = None
-    try:
-        from backend.kit.storage import create_storage
+    from backend.kit.storage import get_storage
 
-        factory = create_storage
-    except ImportError:
-        return None
-    return factory(settings)
+    return get_storage(settings)
 
 
 def new_id() -> UUID:

@@ -1,0 +1,266 @@
+"""Real-time events: `WS /events`, `GET /events` (Server-Sent Events with
+`Last-Event-ID` resume) and `WS /jobs/{id}/stream`.
+
+WebSockets take the credential (bearer token or API key) as a `token` query
+parameter, an `Authorization` header, or in `Sec-WebSocket-Protocol`
+(`bearer, <token>` or the token alone); a bad one closes the socket with
+1008. A principal receives only the events it may read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from redis.exceptions import RedisError
+
+from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
+from backend.auth.deps import CurrentPrincipal
+from backend.auth.principal import Principal
+from backend.events.catalogue import permission_for
+from backend.events.hub import get_hub
+from backend.jobs.service import job_service
+from backend.kit.db import tenant_scope
+from backend.kit.errors import DossierError
+from backend.kit.events import Subscription, event_bus
+from backend.kit.security.tokens import API_KEY_PREFIX
+
+logger = logging.getLogger("dossier.events")
+
+router = APIRouter(tags=["events"])
+# WebSockets are mounted outside the rate-limited `/api/v1` router (its
+# dependencies are HTTP-only); they authenticate themselves.
+ws_router = APIRouter(prefix="/api/v1", tags=["events"])
+
+TERMINAL = {"job.succeeded", "job.failed", "job.cancelled"}
+POLICY_VIOLATION = 1008
+
+
+class EventFilter:
+    def __init__(self, principal: Principal, types: str | None, job_id: UUID | None) -> None:
+        self.principal = principal
+        self.types = [t.strip() for t in (types or "").split(",") if t.strip()]
+        self.job_id = str(job_id) if job_id else None
+
+    def allows(self, event: dict[str, Any]) -> bool:
+        event_type = str(event.get("type", ""))
+        permission = permission_for(event_type)
+        if permission is None or not self.principal.has(permission):
+            return False
+        if self.types and not any(
+            event_type == t or (t.endswith(".*") and event_type.startswith(t[:-1])) for t in self.types
+        ):
+            return False
+        if self.job_id is not None:
+            data = event.get("data") or {}
+            return bool(data.get("job_id") == self.job_id)
+        return True
+
+
+def _credential(websocket: WebSocket) -> tuple[str | None, str | None]:
+    """(token, subprotocol to answer with)."""
+    token = websocket.query_params.get("token")
+    if token:
+        return token, None
+    authorization = websocket.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip(), None
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    if len(offered) >= 2 and offered[0].lower() == "bearer":
+        return offered[1], offered[0]
+    if len(offered) == 1:
+        return offered[0], offered[0]
+    return None, None
+
+
+async def authenticate_websocket(websocket: WebSocket) -> tuple[Principal | None, str | None]:
+    token, subprotocol = _credential(websocket)
+    if not token:
+        return None, subprotocol
+    app = websocket.app
+    settings, redis, database = app.state.settings, app.state.redis, app.state.db
+    try:
+        if token.startswith(API_KEY_PREFIX):
+            return await authenticate_api_key(database, redis, settings, token), subprotocol
+        claims = decode_bearer(settings, token)
+        with tenant_scope(claims.tenant_id):
+            async with database.transaction() as session:
+                principal = await authenticate_bearer(session, redis, settings, claims)
+        return principal, subprotocol
+    except DossierError:
+        return None, subprotocol
+
+
+async def _refuse(websocket: WebSocket, subprotocol: str | None, reason: str) -> None:
+    await websocket.accept(subprotocol=subprotocol)
+    await websocket.close(code=POLICY_VIOLATION, reason=reason)
+
+
+async def _receive_loop(websocket: WebSocket) -> None:
+    """Answer client pings; return when the client goes away."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text") or ""
+        with contextlib.suppress(ValueError, AttributeError):
+            if raw == "ping" or json.loads(raw).get("type") == "ping":
+                await websocket.send_text(json.dumps({"type": "pong"}))
+
+
+async def _pump(
+    websocket: WebSocket,
+    subscription: Subscription,
+    event_filter: EventFilter,
+    ping_interval: float,
+    stop_after_terminal: bool = False,
+) -> None:
+    while True:
+        try:
+            event = await asyncio.wait_for(subscription.get(), ping_interval)
+        except TimeoutError:
+            await websocket.send_text(json.dumps({"type": "ping"}))
+            continue
+        if event_filter.allows(event):
+            await websocket.send_text(json.dumps(event))
+            if stop_after_terminal and event.get("type") in TERMINAL:
+                return
+
+
+async def _serve(websocket: WebSocket, subscription: Subscription, sender: Any) -> None:
+    receiver = asyncio.create_task(_receive_loop(websocket))
+    sending = asyncio.create_task(sender)
+    try:
+        done, _ = await asyncio.wait({receiver, sending}, return_when=asyncio.FIRST_COMPLETED)
+        if sending in done and receiver not in done:
+            with contextlib.suppress(Exception):
+                sending.result()
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)
+    finally:
+        subscription.close()
+        for task in (receiver, sending):
+            task.cancel()
+        await asyncio.gather(receiver, sending, return_exceptions=True)
+
+
+@ws_router.websocket("/events")
+async def events_websocket(
+    websocket: WebSocket,
+    types: Annotated[str | None, Query(max_length=1000)] = None,
+    job_id: UUID | None = None,
+) -> None:
+    principal, subprotocol = await authenticate_websocket(websocket)
+    if principal is None:
+        await _refuse(websocket, subprotocol, "invalid credentials")
+        return
+    await websocket.accept(subprotocol=subprotocol)
+    subscription = await get_hub(websocket.app).subscribe(principal.tenant_id)
+    settings = websocket.app.state.settings
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await _serve(
+            websocket,
+            subscription,
+            _pump(websocket, subscription, EventFilter(principal, types, job_id), settings.ws_ping_interval_seconds),
+        )
+
+
+@ws_router.websocket("/jobs/{job_id}/stream")
+async def job_stream_websocket(websocket: WebSocket, job_id: UUID) -> None:
+    principal, subprotocol = await authenticate_websocket(websocket)
+    if principal is None:
+        await _refuse(websocket, subprotocol, "invalid credentials")
+        return
+    if not principal.has("jobs:read"):
+        await _refuse(websocket, subprotocol, "permission denied: jobs:read")
+        return
+    app = websocket.app
+    subscription = await get_hub(app).subscribe(principal.tenant_id)
+    try:
+        with tenant_scope(principal.tenant_id):
+            async with app.state.db.transaction() as session:
+                job = await job_service.get_job(session, job_id)
+    except DossierError:
+        subscription.close()
+        await _refuse(websocket, subprotocol, "job not found")
+        return
+    await websocket.accept(subprotocol=subprotocol)
+    await websocket.send_text(json.dumps({"type": "job.state", "data": job.model_dump(mode="json")}))
+    if job.status in ("succeeded", "failed", "cancelled"):
+        subscription.close()
+        await websocket.close(code=1000)
+        return
+    event_filter = EventFilter(principal, "job.*", job_id)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await _serve(
+            websocket,
+            subscription,
+            _pump(websocket, subscription, event_filter, app.state.settings.ws_ping_interval_seconds, True),
+        )
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return f"id: {event['id']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
+@router.get(
+    "/events",
+    summary="The tenant's events as Server-Sent Events",
+    description="`Accept: text/event-stream`. Optional `types` (comma-separated, `job.*` "
+    "allowed) and `job_id` filters. With `Last-Event-ID`, recent events after that one are "
+    "sent first.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    principal: CurrentPrincipal,
+    types: Annotated[str | None, Query(max_length=1000)] = None,
+    job_id: UUID | None = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> StreamingResponse:
+    app = request.app
+    event_filter = EventFilter(principal, types, job_id)
+    subscription = await get_hub(app).subscribe(principal.tenant_id)
+    backlog: list[dict[str, Any]] = []
+    bus = event_bus()
+    if last_event_id and bus is not None:
+        try:
+            backlog = await bus.recent(principal.tenant_id, last_event_id)
+        except (RedisError, OSError):
+            logger.warning("event backlog unavailable: Redis down")
+    ping_interval = app.state.settings.ws_ping_interval_seconds
+
+    async def stream() -> AsyncIterator[str]:
+        sent: set[str] = set()
+        try:
+            yield ": connected\n\n"
+            for event in backlog:
+                sent.add(str(event.get("id")))
+                if event_filter.allows(event):
+                    yield _sse(event)
+            while True:
+                try:
+                    event = await asyncio.wait_for(subscription.get(), ping_interval)
+                except TimeoutError:
+                    yield ": ping\n\n"
+                    continue
+                if str(event.get("id")) in sent:
+                    continue
+                if event_filter.allows(event):
+                    yield _sse(event)
+        finally:
+            subscription.close()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

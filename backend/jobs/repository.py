@@ -1,0 +1,87 @@
+"""SQL of the jobs domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, func, select, text
+
+from backend.jobs.models import NOTIFY_CHANNEL, Batch, Job, JobArtifact, JobLog, JobStatus
+from backend.kit.repository import Repository
+
+
+class JobRepository(Repository[Job]):
+    model = Job
+    resource_name = "Job"
+
+    async def get_for_update(self, job_id: UUID) -> Job | None:
+        stmt = self.select().where(Job.id == job_id).with_for_update()
+        result = await self.session.execute(stmt)
+        return result.scalar_one_or_none()
+
+    async def by_idempotency_key(self, key: str) -> Job | None:
+        stmt = self._tenant_filter(select(Job)).where(Job.idempotency_key == key)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    def filtered(self, filters: dict[str, Any]) -> Select[Any]:
+        stmt = self.select()
+        for name, value in filters.items():
+            if value is not None:
+                stmt = stmt.where(getattr(Job, name) == value)
+        return stmt
+
+    async def notify_workers(self) -> None:
+        """Wake idle workers once this transaction commits (NOTIFY is transactional)."""
+        await self.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    async def artifacts_of(self, job_ids: list[UUID]) -> dict[UUID, list[JobArtifact]]:
+        if not job_ids:
+            return {}
+        stmt = (
+            select(JobArtifact)
+            .where(JobArtifact.job_id.in_(job_ids))
+            .order_by(JobArtifact.name)
+        )
+        found: dict[UUID, list[JobArtifact]] = {}
+        for artifact in (await self.session.execute(stmt)).scalars():
+            found.setdefault(artifact.job_id, []).append(artifact)
+        return found
+
+    async def artifact(self, job_id: UUID, name: str) -> JobArtifact | None:
+        stmt = select(JobArtifact).where(JobArtifact.job_id == job_id, JobArtifact.name == name)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def counts(self, *, batch_id: UUID | None = None) -> list[tuple[str, str, int]]:
+        stmt = self.select().with_only_columns(Job.type, Job.status, func.count()).group_by(
+            Job.type, Job.status
+        )
+        if batch_id is not None:
+            stmt = stmt.where(Job.batch_id == batch_id)
+        return [(row[0], row[1], row[2]) for row in (await self.session.execute(stmt)).all()]
+
+    async def oldest_queued(self) -> datetime | None:
+        stmt = self.select().with_only_columns(func.min(Job.created_at)).where(
+            Job.status == JobStatus.QUEUED
+        )
+        value: datetime | None = await self.session.scalar(stmt)
+        return value
+
+    async def batch_progress(self, batch_id: UUID) -> int:
+        stmt = self.select().with_only_columns(
+            func.coalesce(func.avg(text("CASE WHEN status IN ('succeeded', 'failed', 'cancelled') "
+                                        "THEN 100 ELSE progress END")), 0)
+        ).where(Job.batch_id == batch_id)
+        value = await self.session.scalar(stmt)
+        return int(value or 0)
+
+
+class JobLogRepository(Repository[JobLog]):
+    model = JobLog
+    resource_name = "Job log"
+
+
+class BatchRepository(Repository[Batch]):
+    model = Batch
+    resource_name = "Batch"

@@ -1,0 +1,67 @@
+"""Webhook and delivery shapes of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.events.catalogue import EVENT_TYPES
+from backend.webhooks.models import DeliveryStatus
+
+EventName = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2048)
+    events: list[EventName] = Field(min_length=1)  # type: ignore[valid-type]
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=8, max_length=2048)
+    events: list[EventName] | None = Field(default=None, min_length=1)  # type: ignore[valid-type]
+    description: str | None = Field(default=None, max_length=500)
+    is_active: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    url: str
+    events: list[str]
+    description: str | None
+    is_active: bool
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret; shown only in this answer")
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    webhook_id: UUID
+    event_id: UUID
+    event_type: str
+    status: DeliveryStatus
+    attempt: int
+    response_code: int | None
+    duration_ms: int | None
+    error: str | None
+    next_retry_at: datetime | None
+    delivered_at: datetime | None
+    job_id: UUID | None
+    created_at: datetime

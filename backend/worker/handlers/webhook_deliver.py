@@ -1,0 +1,141 @@
+"""`webhook.deliver` (internal): POST one event to one endpoint, signed the
+Standard Webhooks way; network errors, 5xx and 429 are retried with backoff,
+other answers are final."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy import select
+
+from backend import __version__
+from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
+from backend.webhooks.security import UnsafeUrl, decrypt_secret, resolve_target, sign
+from backend.webhooks.service import webhook_service
+from backend.worker.context import JobContext
+from backend.worker.registry import PermanentJobError, RetryableJobError, job_type
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"delivery_id": {"type": "string", "format": "uuid"}},
+    "required": ["delivery_id"],
+}
+RETRYABLE_STATUS = {408, 425, 429}
+MAX_RETRY_AFTER = 3600.0
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("retry-after", "")
+    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
+
+
+def _pinned(url: str, address: Any) -> str:
+    """`url` with its host replaced by the checked address."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+@job_type(
+    "webhook.deliver",
+    "Deliver one event to one webhook endpoint (created by webhooks, not through the API).",
+    schema=SCHEMA,
+    internal=True,
+)
+async def deliver(ctx: JobContext) -> dict[str, Any]:
+    from backend.worker.runner import backoff_delay
+
+    webhook_service.configure(ctx.settings)
+    async with ctx.transaction() as session:
+        delivery = await session.get(WebhookDelivery, ctx.payload["delivery_id"])
+        webhook = (
+            await session.scalar(select(Webhook).where(Webhook.id == delivery.webhook_id))
+            if delivery
+            else None
+        )
+        if delivery is None or webhook is None:
+            raise PermanentJobError("The delivery no longer exists")
+        if webhook.deleted_at is not None or not webhook.is_active:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.error = "The endpoint is disabled or deleted"
+            return {"status": "skipped"}
+        url = webhook.url
+        secret = decrypt_secret(ctx.settings, webhook.secret_ciphertext)
+        body = json.dumps(delivery.payload, separators=(",", ":"), default=str).encode()
+        message_id = str(delivery.event_id)
+
+    attempt = ctx.job.attempt
+    status_code: int | None = None
+    response: httpx.Response | None = None
+    error: str | None = None
+    started = time.monotonic()
+    try:
+        target = await resolve_target(ctx.settings, url)
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"Dossier-Webhooks/{__version__}",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, message_id, timestamp, body),
+            "host": urlsplit(url).netloc,
+        }
+        if ctx.job.request_id:
+            headers["x-request-id"] = ctx.job.request_id
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        async with httpx.AsyncClient(
+            timeout=ctx.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
+        ) as client:
+            response = await client.post(
+                _pinned(url, target.addresses[0]), content=body, headers=headers, extensions=extensions
+            )
+        status_code = response.status_code
+    except UnsafeUrl as exc:
+        error = f"Refused: {exc.detail}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    duration_ms = int((time.monotonic() - started) * 1000)
+
+    succeeded = status_code is not None and 200 <= status_code < 300
+    unsafe = error is not None and error.startswith("Refused")
+    retryable = not succeeded and not unsafe and (
+        status_code is None or status_code >= 500 or status_code in RETRYABLE_STATUS
+    )
+    final = succeeded or not retryable or attempt >= ctx.job.max_attempts
+    delay = None
+    if not final:
+        delay = _retry_after(response) or backoff_delay(ctx.settings, attempt)
+    if status_code is not None and not succeeded:
+        error = f"HTTP {status_code}"
+    async with ctx.transaction() as session:
+        delivery = await session.get(WebhookDelivery, ctx.payload["delivery_id"])
+        webhook = await session.get(Webhook, delivery.webhook_id) if delivery else None
+        if delivery is None or webhook is None:
+            raise PermanentJobError("The delivery no longer exists")
+        await webhook_service.record_attempt(
+            session,
+            ctx.settings,
+            delivery,
+            webhook,
+            status=DeliveryStatus.SUCCEEDED
+            if succeeded
+            else (DeliveryStatus.FAILED if final else DeliveryStatus.PENDING),
+            attempt=attempt,
+            response_code=status_code,
+            duration_ms=duration_ms,
+            error=error,
+            next_retry_at=datetime.now(UTC) + timedelta(seconds=delay) if delay is not None else None,
+        )
+    if succeeded:
+        return {"status_code": status_code, "duration_ms": duration_ms}
+    if final:
+        raise PermanentJobError(error or "Delivery failed")
+    raise RetryableJobError(error or "Delivery failed", retry_after=delay)
