@@ -1,0 +1,246 @@
+"""Rate limits: per principal, else per client IP; separate buckets per
+client; `Retry-After` from the bucket's remaining time; expiring Redis keys;
+the login limit; failing open when Redis is down."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Form
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+from backend.auth.limits import login_rate_limit, password_reset_rate_limit
+from backend.main import create_app
+from backend.settings import Settings
+from tests.conftest import make_settings
+from tests.factories import bearer_headers, make_api_key, make_tenant
+
+ROUTE = "/api/v1/tenant"  # any /api/v1 route: the limit is router-wide
+
+AppFactory = Callable[..., Any]
+
+
+def _probe_routes(app: FastAPI) -> None:
+    """Stand-ins carrying the real limiter dependencies of the auth routes."""
+
+    @app.post("/probe/token", dependencies=[Depends(login_rate_limit)])
+    async def token(
+        username: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> dict[str, str]:
+        return {"username": username}
+
+    @app.post("/probe/reset", dependencies=[Depends(password_reset_rate_limit)])
+    async def reset(body: dict[str, str]) -> dict[str, str]:
+        return body
+
+
+@pytest.fixture
+async def limited(database_url: str, redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """`async with limited(**settings) as make_client:` an app with its own
+    settings (and lifespan); `make_client(ip)` is an HTTP client from `ip`."""
+
+    @asynccontextmanager
+    async def start(
+        **overrides: Any,
+    ) -> AsyncIterator[tuple[FastAPI, Callable[[str], httpx.AsyncClient]]]:
+        settings = make_settings(database_url, overrides.pop("redis_url", redis_url), **overrides)
+        app = create_app(settings)
+        _probe_routes(app)
+        async with app.router.lifespan_context(app):
+
+            def make_client(ip: str = "10.0.0.1") -> httpx.AsyncClient:
+                transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+                return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+            yield app, make_client
+
+    return start
+
+
+async def _statuses(http: httpx.AsyncClient, count: int, **kwargs: Any) -> list[int]:
+    return [(await http.get(ROUTE, **kwargs)).status_code for _ in range(count)]
+
+
+async def test_anonymous_callers_are_limited_per_ip(limited: Any) -> None:
+    async with (
+        limited(rate_limit_anonymous="3/60") as (_app, make_client),
+        make_client("10.0.0.1") as first,
+        make_client("10.0.0.2") as second,
+    ):
+        assert await _statuses(first, 3) == [401, 401, 401]
+        refused = await first.get(ROUTE)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "rate_limited"
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        # Another client has its own bucket.
+        assert await _statuses(second, 3) == [401, 401, 401]
+        # A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+        spoofed = await first.get(ROUTE, headers={"X-Forwarded-For": "203.0.113.9"})
+        assert spoofed.status_code == 429
+
+
+async def test_forwarded_for_is_believed_from_trusted_proxies_only(limited: Any) -> None:
+    async with (
+        limited(rate_limit_anonymous="1/60", trusted_proxies="10.9.9.9") as (_, make_client),
+        make_client("10.9.9.9") as proxy,
+    ):
+        one = {"X-Forwarded-For": "198.51.100.1"}
+        two = {"X-Forwarded-For": "198.51.100.2"}
+        assert (await proxy.get(ROUTE, headers=one)).status_code == 401
+        assert (await proxy.get(ROUTE, headers=one)).status_code == 429
+        assert (await proxy.get(ROUTE, headers=two)).status_code == 401
+
+
+async def test_authenticated_calls_are_keyed_by_principal_not_ip(limited: Any) -> None:
+    async with limited(rate_limit_default="3/60", rate_limit_anonymous="1/60") as (
+        app,
+        make_client,
+    ):
+        tenant = await make_tenant(app, roles=("owner", "viewer"))
+        key = await make_api_key(app, tenant.id, ["tenant:read"])
+        async with make_client("10.0.0.7") as http:
+            owner = bearer_headers(app, tenant.owner)
+            viewer = bearer_headers(app, tenant.users["viewer"])
+            # Same IP, three principals, each with its own bucket of 3.
+            assert await _statuses(http, 3, headers=owner) == [200, 200, 200]
+            assert await _statuses(http, 3, headers=viewer) == [200, 200, 200]
+            assert await _statuses(http, 3, headers=key.headers) == [200, 200, 200]
+            assert (await http.get(ROUTE, headers=owner)).status_code == 429
+            assert (await http.get(ROUTE, headers=key.headers)).status_code == 429
+            # A new token of the same user shares the user's bucket.
+            assert (
+                await http.get(ROUTE, headers=bearer_headers(app, tenant.owner))
+            ).status_code == 429
+            # Refused credentials are counted against the IP, as anonymous calls.
+            bad = {"Authorization": "Bearer not-a-token"}
+            assert await _statuses(http, 2, headers=bad) == [401, 429]
+
+
+async def test_a_keys_own_limit_wins_over_the_tenant_tier(limited: Any, owner_engine: Any) -> None:
+    from sqlalchemy import text
+
+    async with limited(rate_limit_default="50/60") as (app, make_client):
+        tenant = await make_tenant(app)
+        async with owner_engine.begin() as connection:
+            await connection.execute(
+                text('UPDATE tenants SET limits = \'{"rate_limit": "2/60"}\' WHERE id = :id'),
+                {"id": tenant.id},
+            )
+        generous = await make_api_key(app, tenant.id, ["tenant:read"], rate_limit="4/60")
+        plain = await make_api_key(app, tenant.id, ["tenant:read"])
+        async with make_client() as http:
+            owner = bearer_headers(app, tenant.owner)
+            assert await _statuses(http, 3, headers=owner) == [200, 200, 429]  # tenant tier
+            assert await _statuses(http, 3, headers=plain.headers) == [200, 200, 429]
+            assert await _statuses(http, 5, headers=generous.headers) == [200] * 4 + [429]
+
+
+async def test_retry_after_is_the_buckets_remaining_time_and_keys_expire(
+    limited: Any, redis: Redis
+) -> None:
+    async with limited(rate_limit_anonymous="2/30") as (app, make_client):
+        async with make_client("10.0.0.3") as http:
+            await http.get(ROUTE)
+            key = app.state.rate_limiter.key("api", "ip:10.0.0.3")
+            ttl_ms = await redis.pttl(key)
+            assert 0 < ttl_ms <= 30_000  # the key expires by itself
+            await http.get(ROUTE)
+            refused = await http.get(ROUTE)
+            remaining_ms = await redis.pttl(key)
+            retry_after = int(refused.headers["retry-after"])
+            assert math.ceil(remaining_ms / 1000) <= retry_after <= 30
+            assert refused.status_code == 429
+        # Every limiter key carries an expiry.
+        keys = [k async for k in redis.scan_iter(f"{app.state.rate_limiter.prefix}:*")]
+        assert keys
+        for each in keys:
+            assert await redis.pttl(each) > 0
+
+
+async def test_login_limit_per_ip_and_per_username_resets_after_window(limited: Any) -> None:
+    async with limited(rate_limit_login="2/1", rate_limit_anonymous="100/60") as (
+        _app,
+        make_client,
+    ):
+        form = {"username": "Someone@Example.test", "password": "wrong"}
+        async with make_client("10.0.1.1") as first, make_client("10.0.1.2") as second:
+            assert (await first.post("/probe/token", data=form)).status_code == 200
+            assert (await first.post("/probe/token", data=form)).status_code == 200
+            refused = await first.post("/probe/token", data=form)
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "1"
+            # Same username from another IP: the username's bucket is full too
+            # (and case does not make a new username).
+            other_case = {**form, "username": "someone@example.test"}
+            assert (await second.post("/probe/token", data=other_case)).status_code == 429
+            # The form still reaches the route intact after the limiter read it.
+            await asyncio.sleep(1.1)
+            ok = await second.post("/probe/token", data=form)
+            assert ok.status_code == 200
+            assert ok.json() == {"username": "Someone@Example.test"}
+            # One IP trying many usernames trips its IP bucket.
+            await asyncio.sleep(1.1)
+            statuses = [
+                (
+                    await first.post("/probe/token", data={**form, "username": f"u{i}@x.test"})
+                ).status_code
+                for i in range(3)
+            ]
+            assert statuses == [200, 200, 429]
+
+
+async def test_password_reset_requests_are_limited(limited: Any) -> None:
+    async with (
+        limited(rate_limit_login="1/60") as (_, make_client),
+        make_client("10.0.2.1") as first,
+        make_client("10.0.2.2") as second,
+    ):
+        body = {"email": "victim@example.test"}
+        assert (await first.post("/probe/reset", json=body)).status_code == 200
+        assert (await first.post("/probe/reset", json=body)).status_code == 429
+        # Per email too: another IP cannot mail-bomb the same address.
+        assert (await second.post("/probe/reset", json=body)).status_code == 429
+
+
+def _failures() -> float:
+    return REGISTRY.get_sample_value("dossier_rate_limiter_failures_total") or 0.0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_fails_open_when_redis_is_down(limited: Any, app: Any) -> None:
+    """Redis on a closed port: API-key calls (which need no Redis to
+    authenticate) go through beyond the limit; failures are counted and
+    `/ready` names the limiter."""
+    tenant = await make_tenant(app)
+    key = await make_api_key(app, tenant.id, ["tenant:read"], rate_limit="1/60")
+    dead = f"redis://127.0.0.1:{_closed_port()}/0"
+    before = _failures()
+    async with limited(redis_url=dead) as (_, make_client), make_client() as http:
+        assert await _statuses(http, 3, headers=key.headers) == [200, 200, 200]
+        ready = await http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["rate_limiter"] == "down"
+    assert _failures() >= before + 3
+
+
+async def test_ready_reports_the_limiter_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.json()["checks"]["rate_limiter"] == "ok"
+
+
+def test_settings_parse_limits(database_url: str, redis_url: str) -> None:
+    settings: Settings = make_settings(database_url, redis_url, rate_limit_login="5/30")
+    assert (settings.rate_limit_login.count, settings.rate_limit_login.seconds) == (5, 30)
