@@ -1,0 +1,261 @@
+"""The permission matrix: every route against every kind of caller.
+
+Identities: the four system roles of one tenant (`owner`, `admin`, `member`,
+`viewer`), an API key holding the route's permission (`key_with`), an API key
+holding every permission but that one (`key_without`), no credentials
+(`anonymous`), the owner of another tenant (`other_tenant`) and a platform
+admin (`superadmin`, in its own platform tenant).
+
+Expected answers follow SPEC: 2xx with the permission, 403 without it, 401
+without credentials, and 404 for another tenant's resource (item routes; on
+collection routes another tenant's owner acts on its own tenant). Admin
+routes admit superadmins only — never API keys, whatever their scopes.
+
+To cover a new route, append a `Route` to `ROUTES` (later domains do too).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from backend.kit.db import system_scope
+from backend.roles.permissions import SYSTEM_ROLES, Permission
+from tests.factories import (
+    PASSWORD,
+    TenantFixture,
+    bearer_headers,
+    make_api_key,
+    make_tenant,
+    unique_email,
+)
+
+SUPERADMIN = "superadmin"  # `Route.permission` of platform admin routes
+IDENTITIES = (
+    "owner",
+    "admin",
+    "member",
+    "viewer",
+    "key_with",
+    "key_without",
+    "anonymous",
+    "other_tenant",
+    "superadmin",
+)
+ALL = [str(permission) for permission in Permission]
+
+
+@dataclass
+class World:
+    app: Any
+    tenant: TenantFixture  # the tenant whose resources the routes address
+    other: TenantFixture
+    platform: TenantFixture  # the superadmin's
+
+
+Setup = Callable[[World], Awaitable[dict[str, str]]]
+Body = Callable[[World], Any]
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # `{name}` placeholders are filled by `setup`
+    permission: str | None  # None: any authenticated caller; SUPERADMIN: platform admins
+    status: int = 200
+    body: Body | None = None
+    form: Body | None = None
+    setup: Setup | None = None  # makes a fresh resource in `world.tenant` per identity
+    item: bool = False  # addresses one resource of `world.tenant`: other tenants get 404
+    overrides: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _permissions_of(identity: str) -> frozenset[str]:
+    if identity in SYSTEM_ROLES:
+        return frozenset(str(p) for p in SYSTEM_ROLES[identity][1])
+    return frozenset(ALL) if identity in ("other_tenant", "superadmin") else frozenset()
+
+
+def expected(route: Route, identity: str) -> int:
+    if identity in route.overrides:
+        return route.overrides[identity]
+    if identity == "anonymous":
+        return 401
+    if route.permission == SUPERADMIN:
+        return route.status if identity == "superadmin" else 403
+    if identity == "other_tenant":
+        return 404 if route.item else route.status
+    if identity == "key_with":
+        return route.status
+    if identity == "key_without":
+        return 403 if route.permission else route.status
+    if identity == "superadmin":
+        # A superadmin is an owner of its own platform tenant, nothing more here.
+        return 404 if route.item else route.status
+    held = _permissions_of(identity)
+    return route.status if route.permission is None or route.permission in held else 403
+
+
+async def _headers(world: World, route: Route, identity: str) -> dict[str, str]:
+    app, tenant = world.app, world.tenant
+    if identity == "anonymous":
+        return {}
+    if identity == "other_tenant":
+        return bearer_headers(app, world.other.owner)
+    if identity == SUPERADMIN:
+        return bearer_headers(app, world.platform.owner)
+    if identity in ("key_with", "key_without"):
+        if route.permission == SUPERADMIN:
+            key = await make_api_key(app, world.platform.id, ALL)  # every scope, still refused
+        elif identity == "key_with":
+            key = await make_api_key(app, tenant.id, [route.permission] if route.permission else [])
+        else:
+            key = await make_api_key(app, tenant.id, [p for p in ALL if p != route.permission])
+        return key.headers
+    return bearer_headers(app, tenant.users[identity])
+
+
+# --- Set-ups: a fresh resource of `world.tenant` ------------------------------
+
+
+async def _api_key(world: World) -> dict[str, str]:
+    key = await make_api_key(world.app, world.tenant.id, ["documents:read"])
+    return {"id": str(key.id)}
+
+
+async def _tenant_id(world: World) -> dict[str, str]:
+    return {"id": str(world.tenant.id)}
+
+
+async def _target_tenant(world: World) -> dict[str, str]:
+    target = await make_tenant(world.app, "Target")
+    return {"id": str(target.id)}
+
+
+async def _deleted_tenant(world: World) -> dict[str, str]:
+    target = await make_tenant(world.app, "Deleted")
+    with system_scope("tests.matrix"):
+        async with world.app.state.db.transaction() as session:
+            await session.execute(
+                text("UPDATE tenants SET deleted_at = :now WHERE id = :id"),
+                {"now": datetime.now(UTC), "id": target.id},
+            )
+    return {"id": str(target.id)}
+
+
+def _new_tenant(world: World) -> dict[str, Any]:
+    return {"name": "Made", "owner_email": unique_email("made"), "owner_password": PASSWORD}
+
+
+ROUTES: list[Route] = [
+    # API keys (api_keys:manage; keys may list and revoke but never mint keys)
+    Route("GET", "/api/v1/api-keys", Permission.API_KEYS_MANAGE),
+    Route(
+        "POST",
+        "/api/v1/api-keys",
+        Permission.API_KEYS_MANAGE,
+        201,
+        body=lambda world: {"name": "matrix", "scopes": []},
+        overrides={"key_with": 403},
+    ),
+    Route("GET", "/api/v1/api-keys/{id}", Permission.API_KEYS_MANAGE, setup=_api_key, item=True),
+    Route(
+        "DELETE",
+        "/api/v1/api-keys/{id}",
+        Permission.API_KEYS_MANAGE,
+        204,
+        setup=_api_key,
+        item=True,
+    ),
+    # Audit log
+    Route("GET", "/api/v1/audit-events", Permission.AUDIT_READ),
+    # The caller's tenant
+    Route("GET", "/api/v1/tenant", Permission.TENANT_READ),
+    Route(
+        "PATCH",
+        "/api/v1/tenant",
+        Permission.TENANT_MANAGE,
+        body=lambda world: {"name": f"Renamed {uuid.uuid4().hex[:4]}"},
+    ),
+    # Platform admin
+    Route("GET", "/api/v1/admin/tenants", SUPERADMIN),
+    Route("POST", "/api/v1/admin/tenants", SUPERADMIN, 201, body=_new_tenant),
+    Route("GET", "/api/v1/admin/tenants/{id}", SUPERADMIN, setup=_tenant_id),
+    Route(
+        "PATCH",
+        "/api/v1/admin/tenants/{id}",
+        SUPERADMIN,
+        setup=_tenant_id,
+        body=lambda world: {"plan": "pro"},
+    ),
+    Route("DELETE", "/api/v1/admin/tenants/{id}", SUPERADMIN, 204, setup=_target_tenant),
+    Route("POST", "/api/v1/admin/tenants/{id}/restore", SUPERADMIN, setup=_deleted_tenant),
+    Route("GET", "/api/v1/admin/tenants/{id}/users", SUPERADMIN, setup=_tenant_id),
+    Route("GET", "/api/v1/admin/audit-events", SUPERADMIN),
+    Route("GET", "/api/v1/admin/stats", SUPERADMIN),
+    Route("POST", "/api/v1/admin/purge", SUPERADMIN),
+]
+
+
+@pytest.fixture
+async def world(app: Any) -> World:
+    return World(
+        app=app,
+        tenant=await make_tenant(app, "Matrix", roles=("owner", "admin", "member", "viewer")),
+        other=await make_tenant(app, "Other"),
+        platform=await make_tenant(app, "Platform", superadmin=True),
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[route.id for route in ROUTES])
+async def test_route_answers_each_identity_as_spec_says(
+    route: Route, world: World, client: httpx.AsyncClient
+) -> None:
+    answers: dict[str, int] = {}
+    for identity in IDENTITIES:
+        params = await route.setup(world) if route.setup else {}
+        kwargs: dict[str, Any] = {"headers": await _headers(world, route, identity)}
+        if route.body is not None:
+            kwargs["json"] = route.body(world)
+        if route.form is not None:
+            kwargs["data"] = route.form(world)
+        response = await client.request(route.method, route.path.format(**params), **kwargs)
+        answers[identity] = response.status_code
+        if response.status_code >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json")
+        if response.status_code == 401:
+            assert "www-authenticate" in response.headers
+    wanted = {identity: expected(route, identity) for identity in IDENTITIES}
+    assert answers == wanted
+
+
+def test_every_api_route_is_in_the_matrix_or_owned_by_a_later_domain(app: Any) -> None:
+    """Routes of identity and access (issue 3) must all have a row."""
+    covered = {(route.method, _normalise(route.path)) for route in ROUTES}
+    schema = app.openapi()
+    prefixes = ("/api/v1/api-keys", "/api/v1/audit-events", "/api/v1/tenant", "/api/v1/admin")
+    missing = []
+    for path, operations in schema["paths"].items():
+        if not path.startswith(prefixes):
+            continue
+        normalised = _normalise(path)
+        for method in operations:
+            if (method.upper(), normalised) not in covered:
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []
+
+
+def _normalise(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
