@@ -113,7 +113,7 @@ class JobService:
         errors = job_type.payload_errors(payload)
         if errors:
             for error in errors:
-                error["loc"] = [*loc, *error["loc"][1:]]
+                error["loc"] = [*loc, *error["loc"][2:]]
             raise ValidationFailed("The payload does not match the job type's schema", errors=errors)
         if "document" in job_type.requires and document_id is None:
             raise _field_error([*loc, "document_id"], f"{job_type.name} needs a document_id")

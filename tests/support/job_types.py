@@ -1,0 +1,55 @@
+"""Job types used by the tests (imported by the test process and by worker
+subprocesses through `dossier worker --import tests.support.job_types`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from backend.worker.context import JobContext
+from backend.worker.registry import job_type
+
+
+@job_type("test.noop", "Does nothing", schema={"type": "object"})
+async def noop(ctx: JobContext) -> dict[str, Any]:
+    return {}
+
+
+@job_type(
+    "test.work",
+    "Records its run in a file, sleeps in steps reporting progress, may fail",
+    schema={
+        "type": "object",
+        "properties": {
+            "record": {"type": "string"},
+            "sleep": {"type": "number", "minimum": 0, "maximum": 60},
+            "steps": {"type": "integer", "minimum": 1, "maximum": 100},
+            "fail": {"type": "boolean"},
+        },
+        "additionalProperties": False,
+    },
+)
+async def work(ctx: JobContext) -> dict[str, Any]:
+    record = ctx.payload.get("record")
+    if record:
+        # O_APPEND writes of one short line are atomic across processes.
+        fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"start {ctx.job.id} {ctx.job.attempt}\n".encode())
+        finally:
+            os.close(fd)
+    steps = int(ctx.payload.get("steps", 1))
+    for step in range(steps):
+        await asyncio.sleep(float(ctx.payload.get("sleep", 0)) / steps)
+        if steps > 1:
+            await ctx.progress(100 * (step + 1) / steps, f"step {step + 1}")
+    if ctx.payload.get("fail"):
+        raise RuntimeError("boom")
+    if record:
+        fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"done {ctx.job.id} {ctx.job.attempt}\n".encode())
+        finally:
+            os.close(fd)
+    return {"ok": True}
