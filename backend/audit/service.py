@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 from uuid import UUID
 
+from sqlalchemy import and_, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.models import ActorType, AuditEvent
@@ -58,6 +59,20 @@ class AuditService:
         """The current tenant's events (every tenant's inside a system scope)."""
         repository = AuditRepository(session)
         return await repository.paginate(repository.filtered(filters), query)
+
+    async def list_for_resources(
+        self, session: AsyncSession, resources: dict[str, list[str]], query: ListQuery
+    ) -> PageResult[AuditEvent]:
+        """The current tenant's events about any of `resources`
+        (`{resource_type: [ids]}`), e.g. a case and its documents."""
+        repository = AuditRepository(session)
+        clauses = [
+            and_(AuditEvent.resource_type == kind, AuditEvent.resource_id.in_(ids))
+            for kind, ids in resources.items()
+            if ids
+        ]
+        stmt = repository.select().where(or_(*clauses) if clauses else false())
+        return await repository.paginate(stmt, query)
 
 
 audit_service = AuditService()

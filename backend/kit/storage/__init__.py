@@ -26,7 +26,9 @@ than calling `commit`/`delete` directly from a request:
 * `delete_after_commit(session, storage, key)` — a purged row's blob goes
   only after the purge is committed.
 
-`get_storage(settings)` returns the process-wide backend for the settings.
+`get_storage(settings)` returns the process-wide backend for the settings;
+`configure_storage(settings)` (called at start-up) makes it the one
+`active_storage()` returns to code that has no settings at hand (purgers).
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ __all__ = [
     "StagedObject",
     "Storage",
     "StorageError",
+    "active_storage",
     "check_key",
     "close_storages",
     "commit_after_commit",
+    "configure_storage",
     "delete_after_commit",
     "drain_background",
     "get_storage",
@@ -112,11 +116,29 @@ def get_storage(settings: Settings) -> Storage:
     return _storages[identity]
 
 
+_active: list[Storage] = []
+
+
+def configure_storage(settings: Settings) -> Storage:
+    storage = get_storage(settings)
+    _active[:] = [storage]
+    return storage
+
+
+def active_storage() -> Storage:
+    if not _active:
+        from backend.settings import get_settings
+
+        return configure_storage(get_settings())
+    return _active[0]
+
+
 async def close_storages() -> None:
     await drain_background()
     for storage in list(_storages.values()):
         await storage.close()
     _storages.clear()
+    _active.clear()
 
 
 def _in_background(coro: Any) -> None:

@@ -1,0 +1,40 @@
+"""Platform-wide numbers and purging of documents, plugged into the admin
+domain (`register_stats_provider`, `register_purger`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.documents.models import Document
+from backend.kit.storage import active_storage, delete_after_commit
+
+
+async def count_documents(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(Document).where(Document.deleted_at.is_(None))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def storage_bytes_total(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.sum(Document.size), 0))) or 0)
+
+
+async def purge_documents(session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+    """Hard-delete documents soft-deleted before `cutoff` and every document
+    of the tenants being purged; their blobs are deleted after the commit.
+    Runs in the admin's system scope."""
+    storage = active_storage()
+    condition = Document.deleted_at < cutoff
+    if tenant_ids:
+        condition = or_(condition, Document.tenant_id.in_(tenant_ids))
+    rows = await session.execute(
+        delete(Document).where(condition).returning(Document.id, Document.storage_key)
+    )
+    purged = 0
+    for _, storage_key in rows:
+        delete_after_commit(session, storage, storage_key)
+        purged += 1
+    return purged

@@ -1,0 +1,441 @@
+"""HTTP routes of documents: upload (single and bulk, streamed), list, get,
+change, delete, restore, content download and signed download URLs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.admin.service import register_purger, register_stats_provider
+from backend.auth.deps import require
+from backend.auth.principal import Principal
+from backend.documents.content import TEXT
+from backend.documents.http import content_disposition, etag_matches, parse_range
+from backend.documents.models import Document, DocumentStatus
+from backend.documents.purge import count_documents, purge_documents, storage_bytes_total
+from backend.documents.schemas import (
+    BulkAnswer,
+    BulkError,
+    BulkResult,
+    DocumentMetadata,
+    DocumentOut,
+    DocumentUpdate,
+    DownloadUrl,
+)
+from backend.documents.service import StagedFile, deny_include_deleted, document_service
+from backend.kit.db import tenant_scope
+from backend.kit.deps import AppSettings, DbSession
+from backend.kit.errors import DossierError, NotFound, ValidationFailed
+from backend.kit.multipart import MultipartReader, Part
+from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.roles.permissions import Permission
+from backend.settings import Settings
+from backend.tenants.service import register_usage_provider
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+SORTABLE = ["created_at", "updated_at", "title", "size"]
+FIELD_LIMIT = 1024 * 1024  # bytes of one text form field
+FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
+METADATA_FIELDS = ("title", "description", "tags", "case_id")
+
+register_usage_provider("storage_bytes", document_service.storage_usage)
+register_stats_provider("documents", count_documents)
+register_stats_provider("storage_bytes", storage_bytes_total)
+register_purger("documents", purge_documents)
+
+
+def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
+    file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [files_field],
+                        "properties": {
+                            files_field: {"type": "array", "items": file_schema}
+                            if many
+                            else file_schema,
+                            "title": {"type": "string", "maxLength": 500},
+                            "description": {"type": "string"},
+                            "tags": {"type": "string", "description": "comma-separated"},
+                            "case_id": {"type": "string", "format": "uuid"},
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+def _metadata(fields: dict[str, str]) -> DocumentMetadata:
+    values: dict[str, Any] = {}
+    for name in ("title", "description", "case_id"):
+        if fields.get(name):
+            values[name] = fields[name]
+    if "tags" in fields:
+        values["tags"] = [tag for tag in fields["tags"].split(",") if tag.strip()]
+    try:
+        return DocumentMetadata.model_validate(values)
+    except ValidationError as error:
+        raise ValidationFailed(
+            "The form fields did not validate",
+            errors=[
+                {"loc": ["body", *map(str, item["loc"])], "msg": item["msg"], "type": item["type"]}
+                for item in error.errors()
+            ],
+        ) from None
+
+
+def _etag_headers(response: Response, document: Document) -> None:
+    response.headers["ETag"] = document.etag
+
+
+async def _stage(session: AsyncSession, settings: Settings, part: Part) -> StagedFile:
+    return await document_service.stage_file(
+        session,
+        settings,
+        source=part.stream(),
+        filename=part.filename,
+        claimed_type=part.content_type,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DocumentOut,
+    openapi_extra=_upload_body("file", many=False),
+    responses={413: {}, 415: {}},
+)
+async def create_document(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_WRITE)],
+    session: DbSession,
+    settings: AppSettings,
+    allow_duplicate: bool = False,
+) -> Document:
+    """Upload one file (`multipart/form-data`: `file`, optional `title`,
+    `description`, `tags` (comma-separated) and `case_id`), streamed to
+    storage. The type comes from the file's bytes; duplicates of a live
+    document are refused unless `allow_duplicate=true`."""
+    reader = MultipartReader(request, max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD)
+    fields: dict[str, str] = {}
+    staged: StagedFile | None = None
+    try:
+        async for part in reader.parts():
+            if part.name == "file" and part.is_file:
+                if staged is not None:
+                    raise ValidationFailed(
+                        "Send one file; use /documents/bulk for several",
+                        errors=[
+                            {"loc": ["body", "file"], "msg": "one file", "type": "value_error"}
+                        ],
+                    )
+                staged = await _stage(session, settings, part)
+            elif part.name in METADATA_FIELDS:
+                fields[part.name] = await part.read_text(FIELD_LIMIT)
+            else:
+                await part.skip()
+        if staged is None:
+            raise ValidationFailed(
+                "The form has no file",
+                errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
+            )
+        metadata = _metadata(fields)
+    except BaseException:
+        if staged is not None:
+            await document_service.discard(session, staged)
+        raise
+    document = await document_service.create_document(
+        session, settings, principal, staged, metadata, allow_duplicate=allow_duplicate
+    )
+    response.headers["Location"] = str(request.url_for("get_document", document_id=document.id))
+    _etag_headers(response, document)
+    return document
+
+
+def _problem(error: DossierError) -> BulkError:
+    existing = error.extra.get("existing_id")
+    return BulkError(
+        status=error.status,
+        code=error.code,
+        detail=error.detail,
+        existing_id=UUID(existing) if existing else None,
+    )
+
+
+@router.post(
+    "/bulk",
+    status_code=207,
+    response_model=BulkAnswer,
+    openapi_extra=_upload_body("files", many=True),
+)
+async def create_documents_bulk(
+    request: Request,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_WRITE)],
+    session: DbSession,
+    settings: AppSettings,
+    allow_duplicate: bool = False,
+) -> BulkAnswer:
+    """Upload several files (repeated `files` fields; `description`, `tags`
+    and `case_id` apply to each). Every file succeeds or fails on its own:
+    207 with one result per file."""
+    limit = settings.bulk_upload_max_files
+    reader = MultipartReader(
+        request, max_body_bytes=limit * settings.max_upload_bytes + FORM_OVERHEAD
+    )
+    fields: dict[str, str] = {}
+    outcomes: list[tuple[str | None, StagedFile | DossierError]] = []
+    try:
+        async for part in reader.parts():
+            if part.name == "files" and part.is_file:
+                if len(outcomes) >= limit:
+                    raise ValidationFailed(
+                        f"At most {limit} files per request",
+                        errors=[{"loc": ["body", "files"], "msg": "too many", "type": "too_long"}],
+                    )
+                try:
+                    outcomes.append((part.filename, await _stage(session, settings, part)))
+                except DossierError as error:
+                    if error.status == 400 and error.code == "malformed_request":
+                        raise
+                    await part.skip()
+                    outcomes.append((part.filename, error))
+            elif part.name in METADATA_FIELDS:
+                fields[part.name] = await part.read_text(FIELD_LIMIT)
+            else:
+                await part.skip()
+        if not outcomes:
+            raise ValidationFailed(
+                "The form has no files",
+                errors=[{"loc": ["body", "files"], "msg": "Field required", "type": "missing"}],
+            )
+        fields.pop("title", None)
+        metadata = _metadata(fields)
+    except BaseException:
+        for _, outcome in outcomes:
+            if isinstance(outcome, StagedFile):
+                await document_service.discard(session, outcome)
+        raise
+    results: list[BulkResult] = []
+    for index, (filename, outcome) in enumerate(outcomes):
+        if isinstance(outcome, DossierError):
+            results.append(
+                BulkResult(filename=filename, status=outcome.status, error=_problem(outcome))
+            )
+            continue
+        try:
+            async with session.begin_nested():
+                document = await document_service.create_document(
+                    session, settings, principal, outcome, metadata, allow_duplicate=allow_duplicate
+                )
+        except DossierError as error:
+            results.append(
+                BulkResult(filename=filename, status=error.status, error=_problem(error))
+            )
+            continue
+        except BaseException:
+            for _, later in outcomes[index + 1 :]:
+                if isinstance(later, StagedFile):
+                    await document_service.discard(session, later)
+            raise
+        results.append(
+            BulkResult(filename=filename, status=201, document=DocumentOut.model_validate(document))
+        )
+    return BulkAnswer(results=results)
+
+
+@router.get("", response_model=Page[DocumentOut] | CursorPage[DocumentOut])
+async def list_documents(
+    request: Request,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+    query: Annotated[ListQuery, list_query(SORTABLE)],
+    status: DocumentStatus | None = None,
+    case_id: UUID | None = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    mime_type: Annotated[str | None, Query(max_length=100)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            description="Full-text search over title, description and extracted text "
+            "(web-search syntax). Without `sort`, offset pages are ranked by relevance.",
+        ),
+    ] = None,
+    include_deleted: bool = False,
+) -> Any:
+    if include_deleted:
+        deny_include_deleted(principal.permissions, Permission.DOCUMENTS_DELETE)
+    result = await document_service.list_documents(
+        session,
+        query,
+        rank="sort" not in request.query_params,
+        include_deleted=include_deleted,
+        status=status,
+        case_id=case_id,
+        tag=tag,
+        mime_type=mime_type,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
+    )
+    return result.envelope([DocumentOut.model_validate(row) for row in result.items])
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+async def get_document(
+    document_id: UUID,
+    response: Response,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+) -> Document:
+    document = await document_service.get(session, document_id)
+    _etag_headers(response, document)
+    return document
+
+
+@router.patch("/{document_id}", response_model=DocumentOut, responses={412: {}})
+async def update_document(
+    document_id: UUID,
+    body: DocumentUpdate,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_WRITE)],
+    session: DbSession,
+) -> Document:
+    """Change `title`, `description`, `tags` or `case_id`; send the `ETag`
+    as `If-Match` to refuse the change (412) if someone changed it meanwhile."""
+    document = await document_service.update(
+        session, principal, document_id, body, if_match=request.headers.get("if-match")
+    )
+    _etag_headers(response, document)
+    return document
+
+
+@router.delete("/{document_id}", status_code=204)
+async def delete_document(
+    document_id: UUID,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_DELETE)],
+    session: DbSession,
+) -> Response:
+    await document_service.delete(session, principal, document_id)
+    return Response(status_code=204)
+
+
+@router.post("/{document_id}/restore", response_model=DocumentOut)
+async def restore_document(
+    document_id: UUID,
+    response: Response,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_DELETE)],
+    session: DbSession,
+) -> Document:
+    document = await document_service.restore(session, principal, document_id)
+    _etag_headers(response, document)
+    return document
+
+
+async def _content_response(
+    request: Request, settings: Settings, document: Document, disposition: str
+) -> Response:
+    etag = f'"{document.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(document.filename, disposition),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-transform",
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    media_type = f"{TEXT}; charset=utf-8" if document.mime_type == TEXT else document.mime_type
+    selected = parse_range(request.headers.get("range"), document.size)
+    if selected is None:
+        body = await document_service.open_content(settings, document)
+        headers["Content-Length"] = str(document.size)
+        return StreamingResponse(body, media_type=media_type, headers=headers)
+    start, end = selected
+    body = await document_service.open_content(settings, document, start, end)
+    headers["Content-Range"] = f"bytes {start}-{end}/{document.size}"
+    headers["Content-Length"] = str(end - start + 1)
+    return StreamingResponse(body, status_code=206, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/{document_id}/content",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        206: {"description": "The requested byte range"},
+        304: {"description": "Not modified (`If-None-Match`)"},
+        416: {"description": "Range not satisfiable"},
+    },
+)
+async def get_document_content(
+    document_id: UUID,
+    request: Request,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+    settings: AppSettings,
+    disposition: Literal["attachment", "inline"] = "attachment",
+) -> Response:
+    """The file itself: `Range` (206/416), strong `ETag` (the sha256) with
+    `If-None-Match` (304), `?disposition=inline` to preview."""
+    document = await document_service.get(session, document_id)
+    return await _content_response(request, settings, document, disposition)
+
+
+@router.get("/{document_id}/download-url", response_model=DownloadUrl)
+async def get_document_download_url(
+    document_id: UUID,
+    request: Request,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+    settings: AppSettings,
+) -> DownloadUrl:
+    """A URL that downloads the file without credentials until `expires_at`."""
+    document = await document_service.get(session, document_id)
+    params, expires_at = document_service.sign_download(settings, document)
+    base = str(request.url_for("download_document", document_id=document.id))
+    return DownloadUrl(url=f"{base}?{urlencode(params)}", expires_at=expires_at)
+
+
+@router.get(
+    "/{document_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+)
+async def download_document(
+    document_id: UUID,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    tenant: Annotated[str, Query(max_length=64)],
+    expires: Annotated[str, Query(max_length=20)],
+    sig: Annotated[str, Query(max_length=128)],
+    disposition: Literal["attachment", "inline"] = "attachment",
+) -> Response:
+    """A signed link from `download-url` (no credentials): 403 when tampered
+    with or expired, 404 once the document is deleted."""
+    tenant_id = document_service.verify_download(settings, document_id, tenant, expires, sig)
+    with tenant_scope(tenant_id):
+        try:
+            document = await document_service.get(session, document_id)
+        except NotFound:
+            raise NotFound("Document not found") from None
+        return await _content_response(request, settings, document, disposition)

@@ -1,0 +1,100 @@
+"""Documents as the API shows and takes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from backend.documents.models import DocumentStatus
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+MAX_TITLE_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 10_000
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Stripped, de-duplicated in order; blank items dropped."""
+    seen: dict[str, None] = {}
+    for tag in tags:
+        tag = tag.strip()
+        if tag:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    title: str
+    description: str | None
+    filename: str
+    mime_type: str
+    size: int
+    sha256: str
+    tags: list[str]
+    case_id: UUID | None
+    status: DocumentStatus
+    page_count: int | None
+    language: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class DocumentMetadata(BaseModel):
+    """The optional fields of an upload (multipart form fields)."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    case_id: UUID | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, value: list[str]) -> list[str]:
+        return clean_tags(value)
+
+
+class DocumentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    case_id: UUID | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, value: list[str] | None) -> list[str] | None:
+        return clean_tags(value) if value is not None else None
+
+
+class BulkError(BaseModel):
+    status: int
+    code: str
+    detail: str | None = None
+    existing_id: UUID | None = None
+
+
+class BulkResult(BaseModel):
+    filename: str | None
+    status: int
+    document: DocumentOut | None = None
+    error: BulkError | None = None
+
+
+class BulkAnswer(BaseModel):
+    results: list[BulkResult]
+
+
+class DownloadUrl(BaseModel):
+    url: str
+    expires_at: datetime

@@ -1,0 +1,267 @@
+"""Business rules of resumable uploads: declare, send parts (idempotently),
+complete into a document through the same path as a direct upload, abort,
+and clean up uploads that expired."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit.service import Actor, audit_service
+from backend.documents.content import sanitise_filename
+from backend.documents.models import Document
+from backend.documents.schemas import DocumentMetadata
+from backend.documents.service import document_service
+from backend.kit.db import current_tenant_id
+from backend.kit.errors import (
+    Conflict,
+    DossierError,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from backend.kit.models import uuid7
+from backend.kit.storage import (
+    Storage,
+    active_storage,
+    commit_after_commit,
+    delete_after_commit,
+    get_storage,
+    key_for,
+)
+from backend.settings import Settings
+from backend.uploads.models import Upload, UploadPart, UploadStatus
+from backend.uploads.repository import UploadPartRepository, UploadRepository
+from backend.uploads.schemas import UploadCreate
+
+
+class ChecksumMismatch(DossierError):
+    status, code = 422, "checksum_mismatch"
+
+
+def _error(field: str, message: str, where: str = "body") -> ValidationFailed:
+    return ValidationFailed(
+        message, errors=[{"loc": [where, field], "msg": message, "type": "value_error"}]
+    )
+
+
+def expected_part_size(upload: Upload, number: int) -> int:
+    if number < upload.part_count:
+        return upload.part_size
+    return upload.size - (upload.part_count - 1) * upload.part_size
+
+
+class UploadService:
+    async def initiate(
+        self, session: AsyncSession, settings: Settings, actor: Actor, data: UploadCreate
+    ) -> Upload:
+        tenant_id = current_tenant_id()
+        assert tenant_id is not None
+        if data.size > settings.max_upload_bytes:
+            raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes")
+        await document_service.check_quota(session, settings, tenant_id, data.size)
+        if data.case_id is not None:
+            from backend.cases.service import case_service
+
+            if not await case_service.is_live(session, data.case_id):
+                raise _error("case_id", "No such case in this tenant")
+        part_size = settings.upload_part_size
+        upload = await UploadRepository(session).create(
+            tenant_id=tenant_id,
+            filename=sanitise_filename(data.filename),
+            size=data.size,
+            sha256=data.sha256.lower() if data.sha256 else None,
+            content_type=data.content_type,
+            title=data.title,
+            description=data.description,
+            tags=data.tags,
+            case_id=data.case_id,
+            allow_duplicate=data.allow_duplicate,
+            part_size=part_size,
+            part_count=math.ceil(data.size / part_size),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.upload_expiry_seconds),
+            created_by=actor.id,
+        )
+        await audit_service.record(
+            session,
+            actor,
+            "upload.created",
+            "upload",
+            upload.id,
+            {"filename": upload.filename, "size": upload.size},
+        )
+        return upload
+
+    async def get(self, session: AsyncSession, upload_id: UUID) -> tuple[Upload, list[int]]:
+        upload = await UploadRepository(session).get_or_raise(upload_id)
+        parts = await UploadPartRepository(session).parts(upload.id)
+        return upload, [part.number for part in parts]
+
+    async def _pending(self, session: AsyncSession, upload_id: UUID) -> Upload:
+        upload = await UploadRepository(session).get_for_update(upload_id)
+        if upload is None or upload.expires_at < datetime.now(UTC):
+            raise NotFound("Upload not found")
+        if upload.status != UploadStatus.PENDING:
+            raise Conflict("This upload is already completed")
+        return upload
+
+    async def put_part(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        upload_id: UUID,
+        number: int,
+        body: AsyncIterable[bytes],
+    ) -> UploadPart:
+        """Store part `number`; sending it again replaces it."""
+        upload = await self._pending(session, upload_id)
+        if not 1 <= number <= upload.part_count:
+            raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
+        expected = expected_part_size(upload, number)
+        digest = hashlib.sha256()
+        received = 0
+
+        async def measured() -> AsyncIterator[bytes]:
+            nonlocal received
+            async for chunk in body:
+                received += len(chunk)
+                if received > expected:
+                    raise _error("body", f"Part {number} must be {expected} bytes", "body")
+                digest.update(chunk)
+                yield chunk
+
+        storage = get_storage(settings)
+        key = key_for("tenants", upload.tenant_id, "uploads", upload.id, f"part-{number}-{uuid7()}")
+        staged = await storage.put_stream(key, measured())
+        if received != expected:
+            await storage.discard(staged)
+            raise _error("body", f"Part {number} must be {expected} bytes", "body")
+        parts = UploadPartRepository(session)
+        part = await parts.part(upload.id, number)
+        if part is None:
+            part = await parts.create(
+                tenant_id=upload.tenant_id,
+                upload_id=upload.id,
+                number=number,
+                size=received,
+                sha256=digest.hexdigest(),
+                storage_key=key,
+            )
+        else:
+            delete_after_commit(session, storage, part.storage_key)
+            part.size, part.sha256, part.storage_key = received, digest.hexdigest(), key
+            await session.flush()
+        commit_after_commit(session, storage, staged)
+        return part
+
+    async def complete(
+        self, session: AsyncSession, settings: Settings, actor: Actor, upload_id: UUID
+    ) -> Document:
+        """Check every part arrived, the size and the sha256, then create the
+        document exactly as a direct upload does."""
+        upload = await self._pending(session, upload_id)
+        parts_repository = UploadPartRepository(session)
+        parts = await parts_repository.parts(upload.id)
+        missing = sorted(set(range(1, upload.part_count + 1)) - {part.number for part in parts})
+        if missing:
+            raise ValidationFailed(
+                "Some parts have not arrived",
+                errors=[
+                    {"loc": ["parts"], "msg": f"missing parts: {missing[:20]}", "type": "missing"}
+                ],
+                missing_parts=missing[:100],
+            )
+        total = sum(part.size for part in parts)
+        if total != upload.size:
+            raise ChecksumMismatch(f"Received {total} bytes, declared {upload.size}")
+        storage = get_storage(settings)
+        file = await document_service.stage_file(
+            session,
+            settings,
+            source=_concatenate(storage, [part.storage_key for part in parts]),
+            filename=upload.filename,
+            claimed_type=upload.content_type,
+        )
+        if file.size != upload.size or (upload.sha256 and file.sha256 != upload.sha256):
+            await document_service.discard(session, file)
+            raise ChecksumMismatch("The received bytes do not match the declared sha256")
+        metadata = DocumentMetadata(
+            title=upload.title,
+            description=upload.description,
+            tags=list(upload.tags),
+            case_id=upload.case_id,
+        )
+        document = await document_service.create_document(
+            session, settings, actor, file, metadata, allow_duplicate=upload.allow_duplicate
+        )
+        for key in await parts_repository.delete_of(upload.id):
+            delete_after_commit(session, storage, key)
+        upload.status = UploadStatus.COMPLETED
+        upload.document_id = document.id
+        await session.flush()
+        await audit_service.record(
+            session,
+            actor,
+            "upload.completed",
+            "upload",
+            upload.id,
+            {"document_id": str(document.id)},
+        )
+        return document
+
+    async def abort(
+        self, session: AsyncSession, settings: Settings, actor: Actor, upload_id: UUID
+    ) -> None:
+        repository = UploadRepository(session)
+        upload = await repository.get_for_update(upload_id)
+        if upload is None:
+            raise NotFound("Upload not found")
+        await self._remove(session, get_storage(settings), upload)
+        await audit_service.record(session, actor, "upload.aborted", "upload", upload.id)
+
+    async def _remove(self, session: AsyncSession, storage: Storage, upload: Upload) -> None:
+        for key in await UploadPartRepository(session).delete_of(upload.id):
+            delete_after_commit(session, storage, key)
+        await UploadRepository(session).delete(upload)
+
+    async def cleanup_expired(
+        self, session: AsyncSession, settings: Settings | None = None, *, limit: int = 500
+    ) -> int:
+        """Remove uploads past `expires_at` (finished or not) and their parts'
+        blobs (after commit). In a tenant's scope, or every tenant's inside
+        `system_scope(...)`; call it periodically."""
+        storage = get_storage(settings) if settings else active_storage()
+        expired = await UploadRepository(session).expired(datetime.now(UTC), limit)
+        for upload in expired:
+            await self._remove(session, storage, upload)
+        return len(expired)
+
+    async def purge_tenants(self, session: AsyncSession, tenant_ids: list[UUID]) -> int:
+        storage = active_storage()
+        uploads = await UploadRepository(session).of_tenants(tenant_ids)
+        for upload in uploads:
+            await self._remove(session, storage, upload)
+        return len(uploads)
+
+
+async def _concatenate(storage: Storage, keys: list[str]) -> AsyncIterator[bytes]:
+    for key in keys:
+        async for chunk in storage.open_range(key):
+            yield chunk
+
+
+async def purge_uploads(session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+    """Admin purge: expired uploads of every tenant, and all of purged tenants'."""
+    removed = await upload_service.cleanup_expired(session)
+    if tenant_ids:
+        removed += await upload_service.purge_tenants(session, tenant_ids)
+    return removed
+
+
+upload_service = UploadService()
