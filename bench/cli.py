@@ -26,7 +26,7 @@ from backend.settings import Settings
 from bench.context import BenchContext
 from bench.load import Pinning, wrk_available
 from bench.registry import RunOptions, Scenario, area_of, load_all, plan, select
-from bench.report import as_json, table, write_json
+from bench.report import RESULTS_DIR, as_json, table, write_json
 from bench.runner import Result, run_all
 from bench.services import (
     Server,
@@ -73,6 +73,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="an extra setting (environment variable) for the app under test",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the app with py-spy during each app scenario and print where the time "
+        "goes (slows the app a little: measure without it)",
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/...)")
@@ -187,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     options=options,
                     pinning=pinning,
                     work_dir=work_dir,
+                    app_pid=app_server.process.pid if app_server.process else None,
+                    profile_dir=RESULTS_DIR / f"profile-{run_id}" if args.profile else None,
                 )
                 results = asyncio.run(_run(scenarios, context, args, tool))
                 failed_servers = [
@@ -201,8 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 asyncio.run(drop_database(services.pg_server_url, database_name))
             asyncio.run(_clear_redis(services.redis_url, redis_prefix))
 
+    for result in results:
+        details = result.measurement.details if result.measurement else {}
+        if details.get("profile_summary"):
+            print(f"\nprofile of {result.name} ({details['profile']}):")
+            print(details["profile_summary"])
     print()
     print(table(results))
+    if args.profile:
+        print("(profiled run: py-spy sampling slows the app; measure without --profile)")
     document = as_json(
         results,
         {
@@ -217,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "client_cpus": pinning.client,
             "workers": 1,
             "app_log_level": args.log_level,
+            "profiled": args.profile,
         },
     )
     path = write_json(document, args.output)

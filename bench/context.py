@@ -51,6 +51,8 @@ class BenchContext:
     options: RunOptions
     pinning: Pinning
     work_dir: Path  # scratch space for this run
+    app_pid: int | None = None  # the app server's process
+    profile_dir: Path | None = None  # set by --profile: sample app scenarios with py-spy
     state: dict[str, Any] = field(default_factory=dict)  # scenarios' shared seeds
     _tenants: list[SeededTenant] = field(default_factory=list)
 

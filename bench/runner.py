@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bench import profile
 from bench.context import BenchContext
 from bench.load import drive
 from bench.registry import HttpScenario, Measurement, Request, Scenario
@@ -97,7 +98,17 @@ async def run_http(
     }
     if warmup > 0:
         await drive(base_url, requests, duration=warmup, **common)
-    measurement = await drive(base_url, requests, duration=options.duration, **common)
+    if scenario.target == "app" and context.profile_dir is not None and context.app_pid is not None:
+        context.profile_dir.mkdir(parents=True, exist_ok=True)
+        stacks = context.profile_dir / f"{scenario.name}.txt"
+        measurement, _ = await asyncio.gather(
+            drive(base_url, requests, duration=options.duration, **common),
+            profile.record(context.app_pid, options.duration, stacks, cpus=context.pinning.client),
+        )
+        measurement.details["profile"] = str(stacks)
+        measurement.details["profile_summary"] = profile.summarize(stacks)
+    else:
+        measurement = await drive(base_url, requests, duration=options.duration, **common)
     measurement.details["target"] = scenario.target
     measurement.details["distinct_requests"] = len(requests)
     return measurement

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bench.load import drive, wrk_available, wrk_script
+from bench.profile import summarize
 from bench.registry import (
     CustomScenario,
     HttpScenario,
@@ -180,11 +181,29 @@ def test_bench_command_runs_end_to_end(pg_server_url: str, redis_url: str, tmp_p
     assert "ratio" in completed.stdout
     document = json.loads(output.read_text())
     results = {entry["name"]: entry for entry in document["results"]}
-    assert {"bare-health", "bare-query", "health"} <= set(results)
+    assert {"bare-health", "bare-query", "health", "tenant-read"} <= set(results)
     for entry in results.values():
         assert entry["error"] is None
         assert entry["count"] > 0
         assert entry["errors"] == 0
         assert entry["p50_ms"] > 0
-    assert results["health"]["ratio"] is not None
-    assert results["health"]["ratio"] > 0
+    for name in ("health", "tenant-read"):
+        assert results[name]["ratio"] is not None
+        assert results[name]["ratio"] > 0
+
+
+def test_profile_summary_groups_samples_by_package_and_project_function(tmp_path: Path) -> None:
+    stacks = tmp_path / "stacks.txt"
+    stacks.write_text(
+        "main (uvicorn/main.py:1);get_tenant (/work/main/backend/tenants/router.py:40);"
+        "execute (/x/site-packages/asyncpg/connection.py:3) 6\n"
+        "main (uvicorn/main.py:1);get_tenant (/work/main/backend/tenants/router.py:40) 2\n"
+        "run (anyio/x.py:1);Condition.wait (/usr/lib/python3.11/threading.py:327) 50\n"
+        " 7\n"
+    )
+    summary = summarize(stacks)
+    assert summary.startswith("8 busy samples")
+    assert "75.0%  asyncpg" in summary
+    assert "25.0%  backend.tenants" in summary
+    assert "100.0%  get_tenant (backend/tenants/router.py)" in summary
+    assert "threading" not in summary
