@@ -128,11 +128,11 @@ _REAP = text(
 _FINISH = text(
     """
     UPDATE jobs
-    SET status = :status, result = CAST(:result AS jsonb), error = :error,
-        progress = CASE WHEN :status = 'succeeded' THEN 100 ELSE progress END,
-        finished_at = CASE WHEN :final THEN now() END,
-        run_after = now() + make_interval(secs => :delay),
-        attempts = attempts - :refund,
+    SET status = CAST(:status AS varchar), result = CAST(:result AS jsonb), error = :error,
+        progress = CASE WHEN CAST(:status AS varchar) = 'succeeded' THEN 100 ELSE progress END,
+        finished_at = CASE WHEN CAST(:final AS boolean) THEN now() END,
+        run_after = now() + make_interval(secs => CAST(:delay AS double precision)),
+        attempts = attempts - CAST(:refund AS integer),
         locked_by = NULL, locked_until = NULL, updated_at = now()
     WHERE id = :id AND locked_by = :worker AND status = 'running'
     RETURNING id

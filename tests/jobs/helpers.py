@@ -65,7 +65,7 @@ async def wait_for_job(
 async def raise_job_cap(engine: AsyncEngine, tenant_id: UUID, cap: int = 100) -> None:
     async with engine.begin() as connection:
         await connection.execute(
-            text("UPDATE tenants SET limits = limits || jsonb_build_object('max_running_jobs', :cap) WHERE id = :id"),
+            text("UPDATE tenants SET limits = limits || jsonb_build_object('max_running_jobs', CAST(:cap AS integer)) WHERE id = :id"),
             {"cap": cap, "id": tenant_id},
         )
 

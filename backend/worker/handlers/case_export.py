@@ -66,7 +66,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _entry_name(document_id: Any, filename: str) -> str:
-    cleaned = _UNSAFE.sub("_", filename).strip(" .") or "file"
+    cleaned = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", filename)).strip(" .") or "file"
     return f"documents/{document_id}-{cleaned[:150]}"
 
 
