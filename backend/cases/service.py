@@ -88,7 +88,14 @@ class CaseService:
         return await CaseRepository(session).get(case_id) is not None
 
     async def _check_assignee(self, session: AsyncSession, assignee_id: UUID | None) -> None:
-        if assignee_id is not None and not await user_service.is_live_user(session, assignee_id):
+        """An assignee is an active, not deleted user of the case's tenant."""
+        if assignee_id is None:
+            return
+        try:
+            user = await user_service.get_user(session, assignee_id)
+        except NotFound:
+            user = None
+        if user is None or not user.is_active:
             raise _field_error("assignee_id", "No such active user in this tenant")
 
     async def create(
