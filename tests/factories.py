@@ -123,3 +123,29 @@ async def make_api_key(
             session.add(row)
             await session.flush()
     return ApiKeyFixture(id=row.id, key=parts.key, tenant_id=tenant_id)
+
+
+async def login(client: Any, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """Tokens from `POST /auth/token` (asserts success)."""
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def auth(tokens: dict[str, Any]) -> dict[str, str]:
+    """The Authorization header of a token answer."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def run_sql(app: Any, sql: str, **params: Any) -> list[Any]:
+    """Run SQL in a named system scope, as the app role (for state no route
+    exposes, e.g. suspending a tenant); the rows, if it returns any."""
+    from sqlalchemy import text
+
+    with system_scope("tests.sql"):
+        async with app.state.db.transaction() as session:
+            result = await session.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []

@@ -47,7 +47,7 @@ async def authenticate_bearer(
     if row is None or not row["is_active"] or row["tenant_status"] != TenantStatus.ACTIVE:
         raise Unauthenticated("Invalid or expired token")
     valid_after = row["tokens_valid_after"]
-    if valid_after is not None and claims.issued_at < int(valid_after.timestamp()):
+    if valid_after is not None and claims.issued_at < valid_after.timestamp():
         raise Unauthenticated("Token has been revoked")
     return Principal(
         kind=PrincipalKind.USER,

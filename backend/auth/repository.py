@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from backend.auth.models import OneTimePurpose, OneTimeToken, RefreshToken
 
 _USER_PRINCIPAL = text(
     """
@@ -56,3 +60,162 @@ class PrincipalRepository:
 
     async def touch_api_key(self, key_id: UUID) -> None:
         await self.session.execute(_TOUCH_API_KEY, {"id": key_id})
+
+
+_LOGIN_CANDIDATE = text(
+    """
+    SELECT u.id, u.tenant_id, u.email, u.password_hash, u.is_active,
+           t.status AS tenant_status, t.deleted_at IS NOT NULL AS tenant_deleted
+    FROM users u
+    JOIN tenants t ON t.id = u.tenant_id
+    WHERE lower(u.email) = :email AND u.deleted_at IS NULL
+    """
+)
+
+_ME = text(
+    """
+    SELECT u.id, u.email, u.full_name, u.is_active, u.is_superadmin, u.created_at,
+           u.updated_at, t.id AS tenant_id, t.name AS tenant_name, t.slug AS tenant_slug,
+           t.plan AS tenant_plan, t.status AS tenant_status,
+           COALESCE((
+               SELECT array_agg(r.name ORDER BY r.name)
+               FROM user_roles ur
+               JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+                           AND r.deleted_at IS NULL
+               WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
+           ), '{}') AS roles
+    FROM users u
+    JOIN tenants t ON t.id = u.tenant_id
+    WHERE u.tenant_id = :tenant_id AND u.id = :user_id AND u.deleted_at IS NULL
+    """
+)
+
+
+class AuthRepository:
+    """Lookups that work before the tenant is known (run in a system scope)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def login_candidate(self, email: str) -> RowMapping | None:
+        """The live user with this (normalised) email, with their tenant's state."""
+        result = await self.session.execute(_LOGIN_CANDIDATE, {"email": email})
+        return result.mappings().one_or_none()
+
+    async def me(self, tenant_id: UUID, user_id: UUID) -> RowMapping | None:
+        params: dict[str, Any] = {"tenant_id": tenant_id, "user_id": user_id}
+        result = await self.session.execute(_ME, params)
+        return result.mappings().one_or_none()
+
+
+class RefreshTokenRepository:
+    """Refresh tokens (hashed), one rotation chain per session (`family_id`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: RefreshToken) -> RefreshToken:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def by_hash(self, token_hash: str) -> RefreshToken | None:
+        stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def has_used_child(self, row: RefreshToken) -> bool:
+        child = aliased(RefreshToken)
+        stmt = select(
+            exists().where(
+                child.tenant_id == row.tenant_id,
+                child.family_id == row.family_id,
+                child.parent_id == row.id,
+                child.used_at.is_not(None),
+            )
+        )
+        return bool(await self.session.scalar(stmt))
+
+    async def spend(self, row: RefreshToken, now: datetime) -> datetime | None:
+        """Mark the token used (keeping an earlier use time) under its row lock.
+        Returns when it was first used (`now` if by this call), or None when its
+        family has been revoked meanwhile."""
+        stmt = (
+            update(RefreshToken)
+            .where(
+                RefreshToken.tenant_id == row.tenant_id,
+                RefreshToken.id == row.id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=func.coalesce(RefreshToken.used_at, now))
+            .returning(RefreshToken.used_at)
+            .execution_options(synchronize_session=False)
+        )
+        used_at: datetime | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return used_at
+
+    async def revoke_family(self, tenant_id: UUID, family_id: UUID, now: datetime) -> int:
+        stmt = (
+            update(RefreshToken)
+            .where(
+                RefreshToken.tenant_id == tenant_id,
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def revoke_user(self, tenant_id: UUID, user_id: UUID, now: datetime) -> int:
+        """Every session of the user."""
+        stmt = update(RefreshToken).where(
+            RefreshToken.tenant_id == tenant_id,
+            RefreshToken.user_id == user_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        result = await self.session.execute(
+            stmt.values(revoked_at=now).execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class OneTimeTokenRepository:
+    """Password-reset and invitation tokens (hashed, single use)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: OneTimeToken) -> OneTimeToken:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def by_hash_for_update(
+        self, token_hash: str, purpose: OneTimePurpose
+    ) -> OneTimeToken | None:
+        """Locked, so that two requests cannot both use one token."""
+        stmt = (
+            select(OneTimeToken)
+            .where(OneTimeToken.token_hash == token_hash, OneTimeToken.purpose == purpose)
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def use_all(
+        self, tenant_id: UUID, user_id: UUID, purpose: OneTimePurpose, now: datetime
+    ) -> None:
+        """Spend every outstanding token of this purpose: the newest link
+        mailed is not the only one that stops working once one is used."""
+        stmt = (
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.tenant_id == tenant_id,
+                OneTimeToken.user_id == user_id,
+                OneTimeToken.purpose == purpose,
+                OneTimeToken.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)

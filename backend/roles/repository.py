@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Select, delete, func, select
 
 from backend.kit.repository import Repository
 from backend.roles.models import Role, UserRole
+from backend.users.models import User
 
 
 class RoleRepository(Repository[Role]):
@@ -46,3 +48,77 @@ class RoleRepository(Repository[Role]):
         for user_id, name in (await self.session.execute(stmt)).all():
             names[user_id].append(name)
         return names
+
+    async def by_name(self, tenant_id: UUID, name: str, *, for_update: bool = False) -> Role | None:
+        stmt = self.select().where(
+            Role.tenant_id == tenant_id, func.lower(Role.name) == name.lower()
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        role: Role | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return role
+
+    async def name_taken(self, tenant_id: UUID, name: str, *, exclude: UUID | None = None) -> bool:
+        stmt = select(Role.id).where(
+            Role.tenant_id == tenant_id,
+            func.lower(Role.name) == name.lower(),
+            Role.deleted_at.is_(None),
+        )
+        if exclude is not None:
+            stmt = stmt.where(Role.id != exclude)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def roles_of(self, tenant_id: UUID, user_id: UUID) -> list[Role]:
+        stmt = (
+            self.select()
+            .join(UserRole, (UserRole.role_id == Role.id) & (UserRole.tenant_id == Role.tenant_id))
+            .where(UserRole.tenant_id == tenant_id, UserRole.user_id == user_id)
+            .order_by(Role.name)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def replace_assignments(
+        self, tenant_id: UUID, user_id: UUID, role_ids: Iterable[UUID]
+    ) -> None:
+        """The user holds exactly `role_ids` afterwards (deleted roles' rows go too)."""
+        wanted = set(role_ids)
+        await self.session.execute(
+            delete(UserRole)
+            .where(UserRole.tenant_id == tenant_id, UserRole.user_id == user_id)
+            .execution_options(synchronize_session=False)
+        )
+        await self.assign(tenant_id, user_id, sorted(wanted))
+
+    def holders(self, tenant_id: UUID, role_id: UUID) -> Select[Any]:
+        """Ids of live users holding the role."""
+        return (
+            select(UserRole.user_id)
+            .join(User, (User.id == UserRole.user_id) & (User.tenant_id == UserRole.tenant_id))
+            .where(
+                UserRole.tenant_id == tenant_id,
+                UserRole.role_id == role_id,
+                User.deleted_at.is_(None),
+            )
+        )
+
+    def holders_of_name(self, tenant_id: UUID, name: str) -> Select[Any]:
+        """Ids of users holding a live role of this name (for list filters)."""
+        return (
+            select(UserRole.user_id)
+            .join(Role, (Role.id == UserRole.role_id) & (Role.tenant_id == UserRole.tenant_id))
+            .where(
+                UserRole.tenant_id == tenant_id,
+                func.lower(Role.name) == name.lower(),
+                Role.deleted_at.is_(None),
+            )
+        )
+
+    async def count_holders(self, tenant_id: UUID, role_id: UUID) -> int:
+        stmt = select(func.count()).select_from(self.holders(tenant_id, role_id).subquery())
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def count_active_holders(self, tenant_id: UUID, role_id: UUID) -> int:
+        stmt = select(func.count()).select_from(
+            self.holders(tenant_id, role_id).where(User.is_active.is_(True)).subquery()
+        )
+        return int(await self.session.scalar(stmt) or 0)

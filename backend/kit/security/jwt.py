@@ -29,20 +29,25 @@ class AccessClaims:
     tenant_id: UUID
     session_id: UUID
     token_id: str
-    issued_at: int
+    issued_at: float  # seconds, sub-second precision (see `issue_access_token`)
     expires_at: int
 
 
 def issue_access_token(
     settings: Settings, *, user_id: UUID, tenant_id: UUID, session_id: UUID
 ) -> tuple[str, AccessClaims]:
-    now = int(time.time())
+    # `iat` keeps sub-second precision (a NumericDate may be fractional, RFC
+    # 7519 §2), so that "every token issued before now is void" (logout-all,
+    # password change: `users.tokens_valid_after`) also voids tokens issued
+    # earlier in the same second, and spares the ones issued just after.
+    issued = round(time.time(), 6)
+    now = int(issued)
     claims = AccessClaims(
         subject=user_id,
         tenant_id=tenant_id,
         session_id=session_id,
         token_id=uuid.uuid4().hex,
-        issued_at=now,
+        issued_at=issued,
         expires_at=now + settings.access_token_ttl_seconds,
     )
     payload = {
@@ -50,7 +55,7 @@ def issue_access_token(
         "tid": str(tenant_id),
         "sid": str(session_id),
         "jti": claims.token_id,
-        "iat": now,
+        "iat": issued,
         "nbf": now,
         "exp": claims.expires_at,
         "iss": settings.jwt_issuer,
@@ -88,7 +93,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             tenant_id=UUID(payload["tid"]),
             session_id=UUID(payload["sid"]),
             token_id=str(payload["jti"]),
-            issued_at=int(payload["iat"]),
+            issued_at=float(payload["iat"]),
             expires_at=int(payload["exp"]),
         )
     except (JWTError, KeyError, ValueError, TypeError) as exc:

@@ -1,0 +1,117 @@
+"""Single-use tokens sent by mail (password resets, invitations).
+
+The raw token travels only in the mail; the table keeps its keyed hash. A
+token is spent by the request that uses it (row-locked, so two requests
+cannot both use it) and then every other outstanding token of the same
+purpose for that user is spent too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.models import OneTimePurpose, OneTimeToken
+from backend.auth.repository import OneTimeTokenRepository
+from backend.kit.db import reapply_scope, system_scope, tenant_scope
+from backend.kit.errors import ValidationFailed
+from backend.kit.mail import Mail
+from backend.kit.security.tokens import keyed_hash, random_token
+from backend.settings import Settings
+
+
+def invalid_token() -> ValidationFailed:
+    message = "The token is invalid, expired or already used"
+    return ValidationFailed(
+        message, errors=[{"loc": ["body", "token"], "msg": message, "type": "value_error"}]
+    )
+
+
+def _hash(settings: Settings, token: str) -> str:
+    return keyed_hash(settings.api_key_pepper.get_secret_value(), token)
+
+
+class OneTimeTokenService:
+    async def issue(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        tenant_id: UUID,
+        user_id: UUID,
+        purpose: OneTimePurpose,
+        ttl_seconds: int,
+    ) -> str:
+        token = random_token(32)
+        await OneTimeTokenRepository(session).add(
+            OneTimeToken(
+                tenant_id=tenant_id,
+                user_id=user_id,
+                purpose=purpose,
+                token_hash=_hash(settings, token),
+                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+            )
+        )
+        return token
+
+    async def consume(
+        self, session: AsyncSession, settings: Settings, token: str, purpose: OneTimePurpose
+    ) -> OneTimeToken:
+        """Spend the token (422 when unknown, expired or used). The caller's
+        transaction is left bound to the token's tenant."""
+        if not token or len(token) > 4096:
+            raise invalid_token()
+        repository = OneTimeTokenRepository(session)
+        # The tenant is not known before the token is found.
+        with system_scope(f"auth.{purpose.value}"), tenant_scope(None):
+            await reapply_scope(session)
+            row = await repository.by_hash_for_update(_hash(settings, token), purpose)
+        now = datetime.now(UTC)
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            raise invalid_token()
+        with tenant_scope(row.tenant_id):
+            await reapply_scope(session)
+            await repository.use_all(row.tenant_id, row.user_id, purpose, now)
+        row.used_at = now
+        return row
+
+
+one_time_tokens = OneTimeTokenService()
+
+
+def link(settings: Settings, path: str, token: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}{path}?{urlencode({'token': token})}"
+
+
+def invitation_mail(settings: Settings, email: str, token: str, inviter: str | None) -> Mail:
+    hours = settings.invitation_ttl_seconds // 3600
+    by = f" by {inviter}" if inviter else ""
+    return Mail(
+        to=email,
+        subject="You are invited to Dossier",
+        body=(
+            f"You have been invited to Dossier{by}.\n\n"
+            f"Accept the invitation and choose a password here:\n"
+            f"{link(settings, '/accept-invitation', token)}\n\n"
+            f"Invitation token: {token}\n\n"
+            f"The invitation expires in {hours} hours and works once.\n"
+        ),
+    )
+
+
+def password_reset_mail(settings: Settings, email: str, token: str) -> Mail:
+    minutes = settings.password_reset_ttl_seconds // 60
+    return Mail(
+        to=email,
+        subject="Reset your Dossier password",
+        body=(
+            "Someone (hopefully you) asked to reset the password of this account.\n\n"
+            f"Choose a new password here:\n{link(settings, '/reset-password', token)}\n\n"
+            f"Reset token: {token}\n\n"
+            f"The link expires in {minutes} minutes and works once. If you did not ask "
+            "for it, ignore this message: your password is unchanged.\n"
+        ),
+    )

@@ -1,0 +1,86 @@
+"""Sessions: a refresh-token family per login, and the access tokens minted
+for it (their `sid` claim is the family id).
+
+Refresh tokens are opaque random strings; only their keyed hash is stored,
+with the family and the parent token, so that a rotation chain can be
+followed and a reused token revokes its whole family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.models import RefreshToken
+from backend.auth.repository import RefreshTokenRepository
+from backend.kit.models import uuid7
+from backend.kit.security.jwt import issue_access_token
+from backend.kit.security.tokens import keyed_hash, random_token
+from backend.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: UUID
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+
+
+def refresh_token_hash(settings: Settings, token: str) -> str:
+    return keyed_hash(settings.api_key_pepper.get_secret_value(), token)
+
+
+class SessionService:
+    async def open(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        tenant_id: UUID,
+        user_id: UUID,
+        family_id: UUID | None = None,
+        parent_id: UUID | None = None,
+    ) -> TokenPair:
+        """A new token pair: a new session, or the next link of `family_id`."""
+        family_id = family_id or uuid7()
+        refresh = random_token(32)
+        await RefreshTokenRepository(session).add(
+            RefreshToken(
+                tenant_id=tenant_id,
+                user_id=user_id,
+                family_id=family_id,
+                parent_id=parent_id,
+                token_hash=refresh_token_hash(settings, refresh),
+                expires_at=datetime.now(UTC)
+                + timedelta(seconds=settings.refresh_token_ttl_seconds),
+            )
+        )
+        access, _ = issue_access_token(
+            settings, user_id=user_id, tenant_id=tenant_id, session_id=family_id
+        )
+        return TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=settings.access_token_ttl_seconds,
+            session_id=family_id,
+        )
+
+    async def revoke_family(self, session: AsyncSession, tenant_id: UUID, family_id: UUID) -> int:
+        return await RefreshTokenRepository(session).revoke_family(
+            tenant_id, family_id, datetime.now(UTC)
+        )
+
+    async def revoke_user(self, session: AsyncSession, tenant_id: UUID, user_id: UUID) -> int:
+        """Revoke every refresh family of the user. Access tokens already out
+        are voided by `users.tokens_valid_after`, which the caller sets."""
+        return await RefreshTokenRepository(session).revoke_user(
+            tenant_id, user_id, datetime.now(UTC)
+        )
+
+
+session_service = SessionService()
