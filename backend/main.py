@@ -17,6 +17,7 @@ from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
 from backend.kit.events import EventBus, configure_event_bus
 from backend.kit.logging import configure_logging
+from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware
 from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
@@ -67,9 +68,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_event_bus(EventBus(app.state.redis, settings.redis_key_prefix))
     # The limiter's Lua script loads at the first check: starting needs no Redis.
     app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
+    app.state.mailer = create_mailer(settings)
     try:
         yield
     finally:
+        await app.state.mailer.drain()
         configure_event_bus(None)
         await app.state.redis.aclose()
         await app.state.db.dispose()

@@ -25,6 +25,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class MailBackendName(StrEnum):
+    CONSOLE = "console"
+    SMTP = "smtp"
+
+
 class RateLimit:
     """A `<count>/<seconds>` limit such as `600/60`."""
 
@@ -166,7 +171,19 @@ class Settings(BaseSettings):
     case_metadata_max_depth: int = Field(default=5, ge=1, le=50)
     soft_delete_retention_days: int = Field(default=30, ge=0)
     plans: dict[str, PlanSpec] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
-    mail_backend: str = "console"
+    mail_backend: MailBackendName = MailBackendName.CONSOLE
+    mail_from: str = "Dossier <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    public_base_url: str = "http://localhost:8000"
+    password_reset_ttl_seconds: int = Field(default=3600, ge=60)
+    invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
 
     @field_validator(
         "rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before"
