@@ -189,6 +189,25 @@ def cmd_create_tenant(args: argparse.Namespace) -> None:
     print(f"Tenant {tenant} created with owner {args.owner_email}")
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    from backend.kit.logging import configure_logging
+    from backend.worker.runner import Worker
+
+    with _embedded_services(get_settings(), with_redis=True):
+        settings = get_settings()
+        configure_logging(settings.log_level)
+        extra = [module for module in args.modules if module]
+        if extra:
+            settings = settings.model_copy(update={"job_modules": [*settings.job_modules, *extra]})
+
+        async def run() -> None:
+            worker = Worker(settings, concurrency=args.concurrency)
+            worker.install_signal_handlers()
+            await worker.run()
+
+        asyncio.run(run())
+
+
 def cmd_openapi(args: argparse.Namespace) -> None:
     from backend.main import create_app
 
@@ -219,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_argument("--owner-email", required=True)
     tenant.add_argument("--owner-password", required=True)
     tenant.set_defaults(handler=cmd_create_tenant)
+
+    worker = commands.add_parser("worker", help="run jobs from the queue")
+    worker.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
+    worker.add_argument(
+        "--import", dest="modules", action="append", default=[],
+        help="a module registering extra job types (repeatable; also JOB_MODULES)",
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(handler=cmd_openapi)

@@ -5,19 +5,25 @@ from backend.audit.models import AuditEvent
 from backend.auth.models import OneTimeToken, RefreshToken
 from backend.cases.models import Case, CaseCounter
 from backend.documents.models import Document
+from backend.jobs.models import Batch, Job, JobArtifact, JobLog
 from backend.kit.models import Base
 from backend.roles.models import Role, UserRole
 from backend.tenants.models import Tenant
 from backend.uploads.models import Upload, UploadPart
 from backend.users.models import User
+from backend.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Batch",
     "Case",
     "CaseCounter",
     "Document",
+    "Job",
+    "JobArtifact",
+    "JobLog",
     "OneTimeToken",
     "RefreshToken",
     "Role",
@@ -26,4 +32,6 @@ __all__ = [
     "UploadPart",
     "User",
     "UserRole",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -15,7 +15,10 @@ from backend import __version__
 from backend.api import api_router
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
+from backend.events.hub import close_hub
+from backend.events.router import ws_router as events_ws_router
 from backend.kit.events import EventBus, configure_event_bus
+from backend.kit.storage import close_storages, configure_storage
 from backend.kit.logging import configure_logging
 from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware
@@ -23,6 +26,7 @@ from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
 from backend.settings import Settings, get_settings
 from backend.system.router import router as system_router
+from backend.webhooks.service import webhook_service
 
 logger = logging.getLogger("dossier")
 
@@ -65,7 +69,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_overflow=settings.db_max_overflow,
     )
     app.state.redis = create_redis(required_url(settings.redis_url, "REDIS_URL"))
-    configure_event_bus(EventBus(app.state.redis, settings.redis_key_prefix))
+    configure_event_bus(
+        EventBus(app.state.redis, settings.redis_key_prefix, buffer_size=settings.event_buffer_size)
+    )
+    webhook_service.configure(settings)
+    configure_storage(settings)
     # The limiter's Lua script loads at the first check: starting needs no Redis.
     app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
     app.state.mailer = create_mailer(settings)
@@ -73,7 +81,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.mailer.drain()
+        await close_hub(app)
         configure_event_bus(None)
+        await close_storages()
         await app.state.redis.aclose()
         await app.state.db.dispose()
 
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(system_router)
     app.include_router(api_router)
+    app.include_router(events_ws_router)
 
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size)
     if settings.cors_origins:

@@ -44,3 +44,25 @@ def render_metrics() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+JOB_OUTCOMES = Counter(
+    "dossier_job_outcomes_total", "Job attempts finished by a worker", ["type", "outcome"]
+)
+JOB_DURATION = Histogram(
+    "dossier_job_duration_seconds",
+    "Job attempt run time in the worker",
+    ["type"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+JOBS_BY_STATUS = Gauge(
+    "dossier_jobs", "Jobs in the queue table by type and status", ["type", "status"],
+    multiprocess_mode="liveall",
+)
+JOBS_OLDEST_QUEUED = Gauge(
+    "dossier_jobs_oldest_queued_age_seconds", "Age of the oldest queued job",
+    multiprocess_mode="liveall",
+)
+JOB_RUN_SECONDS = Gauge(
+    "dossier_jobs_run_seconds", "Total run time of finished jobs by type and status (sum, count)",
+    ["type", "status", "stat"], multiprocess_mode="liveall",
+)
