@@ -92,7 +92,7 @@ class SmtpMailBackend:
 
 
 def create_backend(settings: Settings) -> MailBackend:
-    if settings.mail_backend is MailBackendName.SMTP:
+    if settings.mail_backend == MailBackendName.SMTP:
         return SmtpMailBackend(settings)
     return ConsoleMailBackend(settings.mail_from)
 
