@@ -149,3 +149,43 @@ async def run_sql(app: Any, sql: str, **params: Any) -> list[Any]:
         async with app.state.db.transaction() as session:
             result = await session.execute(text(sql), params)
             return list(result.all()) if result.returns_rows else []
+
+
+async def make_user(
+    app: Any,
+    tenant_id: uuid.UUID,
+    roles: tuple[str, ...] = ("member",),
+    *,
+    email: str | None = None,
+    is_active: bool = True,
+) -> User:
+    """One more user of an existing tenant, with the named roles."""
+    from backend.kit.db import tenant_scope
+
+    settings: Settings = app.state.settings
+    with tenant_scope(tenant_id):
+        async with app.state.db.transaction() as session:
+            found = await role_service.roles_by_names(session, tenant_id, list(roles))
+            assert len(found) == len(roles), f"unknown role among {roles}"
+            return await user_service.create_user(
+                session,
+                settings,
+                tenant_id=tenant_id,
+                email=email or unique_email("user"),
+                password=PASSWORD,
+                roles=found,
+                is_active=is_active,
+            )
+
+
+async def make_role(app: Any, tenant_id: uuid.UUID, name: str, permissions: list[str]) -> Any:
+    """A custom role of the tenant."""
+    from backend.kit.db import tenant_scope
+    from backend.roles.models import Role
+
+    with tenant_scope(tenant_id):
+        async with app.state.db.transaction() as session:
+            role = Role(tenant_id=tenant_id, name=name, permissions=sorted(permissions))
+            session.add(role)
+            await session.flush()
+            return role
