@@ -55,7 +55,8 @@ class EventFilter:
         if permission is None or not self.principal.has(permission):
             return False
         if self.types and not any(
-            event_type == t or (t.endswith(".*") and event_type.startswith(t[:-1])) for t in self.types
+            event_type == t or (t.endswith(".*") and event_type.startswith(t[:-1]))
+            for t in self.types
         ):
             return False
         if self.job_id is not None:
@@ -72,7 +73,11 @@ def _credential(websocket: WebSocket) -> tuple[str | None, str | None]:
     authorization = websocket.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip(), None
-    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    offered = [
+        p.strip()
+        for p in websocket.headers.get("sec-websocket-protocol", "").split(",")
+        if p.strip()
+    ]
     if len(offered) >= 2 and offered[0].lower() == "bearer":
         return offered[1], offered[0]
     if len(offered) == 1:
@@ -168,7 +173,12 @@ async def events_websocket(
         await _serve(
             websocket,
             subscription,
-            _pump(websocket, subscription, EventFilter(principal, types, job_id), settings.ws_ping_interval_seconds),
+            _pump(
+                websocket,
+                subscription,
+                EventFilter(principal, types, job_id),
+                settings.ws_ping_interval_seconds,
+            ),
         )
 
 
@@ -192,7 +202,9 @@ async def job_stream_websocket(websocket: WebSocket, job_id: UUID) -> None:
         await _refuse(websocket, subprotocol, "job not found")
         return
     await websocket.accept(subprotocol=subprotocol)
-    await websocket.send_text(json.dumps({"type": "job.state", "data": job.model_dump(mode="json")}))
+    await websocket.send_text(
+        json.dumps({"type": "job.state", "data": job.model_dump(mode="json")})
+    )
     if job.status in ("succeeded", "failed", "cancelled"):
         subscription.close()
         await websocket.close(code=1000)
@@ -202,7 +214,13 @@ async def job_stream_websocket(websocket: WebSocket, job_id: UUID) -> None:
         await _serve(
             websocket,
             subscription,
-            _pump(websocket, subscription, event_filter, app.state.settings.ws_ping_interval_seconds, True),
+            _pump(
+                websocket,
+                subscription,
+                event_filter,
+                app.state.settings.ws_ping_interval_seconds,
+                True,
+            ),
         )
 
 

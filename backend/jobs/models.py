@@ -107,7 +107,9 @@ class Job(Base, TenantOwned, SoftDeletable):
 
 class JobLog(Base, TenantOwned):
     __tablename__ = "job_logs"
-    __table_args__ = (Index("ix_job_logs_tenant_job_created", "tenant_id", "job_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_job_logs_tenant_job_created", "tenant_id", "job_id", "created_at", "id"),
+    )
 
     job_id: Mapped[UUID] = mapped_column(
         PG_UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE")

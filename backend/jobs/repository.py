@@ -18,12 +18,13 @@ class JobRepository(Repository[Job]):
 
     async def get_for_update(self, job_id: UUID) -> Job | None:
         stmt = self.select().where(Job.id == job_id).with_for_update()
-        result = await self.session.execute(stmt)
-        return result.scalar_one_or_none()
+        found: Job | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
 
     async def by_idempotency_key(self, key: str) -> Job | None:
         stmt = self._tenant_filter(select(Job)).where(Job.idempotency_key == key)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        found: Job | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
 
     def filtered(self, filters: dict[str, Any]) -> Select[Any]:
         stmt = self.select()
@@ -39,11 +40,7 @@ class JobRepository(Repository[Job]):
     async def artifacts_of(self, job_ids: list[UUID]) -> dict[UUID, list[JobArtifact]]:
         if not job_ids:
             return {}
-        stmt = (
-            select(JobArtifact)
-            .where(JobArtifact.job_id.in_(job_ids))
-            .order_by(JobArtifact.name)
-        )
+        stmt = select(JobArtifact).where(JobArtifact.job_id.in_(job_ids)).order_by(JobArtifact.name)
         found: dict[UUID, list[JobArtifact]] = {}
         for artifact in (await self.session.execute(stmt)).scalars():
             found.setdefault(artifact.job_id, []).append(artifact)
@@ -54,25 +51,40 @@ class JobRepository(Repository[Job]):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def counts(self, *, batch_id: UUID | None = None) -> list[tuple[str, str, int]]:
-        stmt = self.select().with_only_columns(Job.type, Job.status, func.count()).group_by(
-            Job.type, Job.status
+        stmt = (
+            self.select()
+            .with_only_columns(Job.type, Job.status, func.count())
+            .group_by(Job.type, Job.status)
         )
         if batch_id is not None:
             stmt = stmt.where(Job.batch_id == batch_id)
         return [(row[0], row[1], row[2]) for row in (await self.session.execute(stmt)).all()]
 
     async def oldest_queued(self) -> datetime | None:
-        stmt = self.select().with_only_columns(func.min(Job.created_at)).where(
-            Job.status == JobStatus.QUEUED
+        stmt = (
+            self.select()
+            .with_only_columns(func.min(Job.created_at))
+            .where(Job.status == JobStatus.QUEUED)
         )
         value: datetime | None = await self.session.scalar(stmt)
         return value
 
     async def batch_progress(self, batch_id: UUID) -> int:
-        stmt = self.select().with_only_columns(
-            func.coalesce(func.avg(text("CASE WHEN status IN ('succeeded', 'failed', 'cancelled') "
-                                        "THEN 100 ELSE progress END")), 0)
-        ).where(Job.batch_id == batch_id)
+        stmt = (
+            self.select()
+            .with_only_columns(
+                func.coalesce(
+                    func.avg(
+                        text(
+                            "CASE WHEN status IN ('succeeded', 'failed', 'cancelled') "
+                            "THEN 100 ELSE progress END"
+                        )
+                    ),
+                    0,
+                )
+            )
+            .where(Job.batch_id == batch_id)
+        )
         value = await self.session.scalar(stmt)
         return int(value or 0)
 

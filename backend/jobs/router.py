@@ -83,7 +83,7 @@ async def list_jobs(
     session: DbSession,
     query: Annotated[Any, list_query(["created_at", "updated_at", "priority", "status", "type"])],
     status: JobStatus | None = None,
-    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002
+    type: Annotated[str | None, Query(max_length=100)] = None,
     document_id: UUID | None = None,
     case_id: UUID | None = None,
     batch_id: UUID | None = None,

@@ -114,7 +114,9 @@ class JobService:
         if errors:
             for error in errors:
                 error["loc"] = [*loc, *error["loc"][2:]]
-            raise ValidationFailed("The payload does not match the job type's schema", errors=errors)
+            raise ValidationFailed(
+                "The payload does not match the job type's schema", errors=errors
+            )
         if "document" in job_type.requires and document_id is None:
             raise _field_error([*loc, "document_id"], f"{job_type.name} needs a document_id")
         if "case" in job_type.requires and case_id is None:
@@ -191,7 +193,12 @@ class JobService:
             await repository.add(job)
         await self._queued(session, job)
         await audit_service.record(
-            session, principal, "job.created", "job", job.id, {"type": job.type, "priority": job.priority}
+            session,
+            principal,
+            "job.created",
+            "job",
+            job.id,
+            {"type": job.type, "priority": job.priority},
         )
         return Created(job, created=True)
 
@@ -209,7 +216,8 @@ class JobService:
             return None
         if earlier.request_hash != request_hash:
             raise IdempotencyConflict(
-                "This Idempotency-Key was used with a different request", existing_id=str(earlier.id)
+                "This Idempotency-Key was used with a different request",
+                existing_id=str(earlier.id),
             )
         return earlier
 
@@ -262,7 +270,9 @@ class JobService:
         from backend.tenants.models import Tenant
 
         tenant_id = current_tenant_id()
-        tenant_settings = await session.scalar(select(Tenant.settings).where(Tenant.id == tenant_id))
+        tenant_settings = await session.scalar(
+            select(Tenant.settings).where(Tenant.id == tenant_id)
+        )
         if (tenant_settings or {}).get("auto_extract_text", True) is False:
             return None
         return await self.enqueue(
@@ -289,7 +299,9 @@ class JobService:
         artifacts = await repository.artifacts_of([job.id])
         return job_out(job, artifacts.get(job.id))
 
-    async def logs(self, session: AsyncSession, job_id: UUID, query: ListQuery) -> PageResult[JobLog]:
+    async def logs(
+        self, session: AsyncSession, job_id: UUID, query: ListQuery
+    ) -> PageResult[JobLog]:
         await JobRepository(session).get_or_raise(job_id)
         repository = JobLogRepository(session)
         return await repository.paginate(repository.select().where(JobLog.job_id == job_id), query)
@@ -332,7 +344,9 @@ class JobService:
             job.cancel_requested_at = now  # the handler stops at its next check
             await session.flush()
         await self._log(session, job, f"Cancel requested by {principal.kind.value} {principal.id}")
-        await audit_service.record(session, principal, "job.cancelled", "job", job.id, {"status": job.status})
+        await audit_service.record(
+            session, principal, "job.cancelled", "job", job.id, {"status": job.status}
+        )
         return await self.get_job(session, job.id)
 
     async def retry_job(self, session: AsyncSession, principal: Principal, job_id: UUID) -> JobOut:
@@ -341,7 +355,9 @@ class JobService:
         if job is None:
             raise NotFound("Job not found")
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise InvalidTransition(f"Only failed or cancelled jobs can be retried (job is {job.status})")
+            raise InvalidTransition(
+                f"Only failed or cancelled jobs can be retried (job is {job.status})"
+            )
         before = job.status
         job.status = JobStatus.QUEUED
         job.attempts = 0
@@ -354,10 +370,17 @@ class JobService:
         job.finished_at = None
         job.run_after = datetime.now(UTC)
         await session.flush()
-        await self._log(session, job, f"Retried by {principal.kind.value} {principal.id} (was {before})")
+        await self._log(
+            session, job, f"Retried by {principal.kind.value} {principal.id} (was {before})"
+        )
         await self._queued(session, job)
         await audit_service.record(
-            session, principal, "job.retried", "job", job.id, {"status": {"before": before, "after": "queued"}}
+            session,
+            principal,
+            "job.retried",
+            "job",
+            job.id,
+            {"status": {"before": before, "after": "queued"}},
         )
         return await self.get_job(session, job.id)
 
@@ -376,7 +399,9 @@ class JobService:
         await repository.soft_delete(job, by=principal.id)
         await audit_service.record(session, principal, "job.deleted", "job", job.id)
 
-    async def _log(self, session: AsyncSession, job: Job, message: str, level: str = "info") -> None:
+    async def _log(
+        self, session: AsyncSession, job: Job, message: str, level: str = "info"
+    ) -> None:
         session.add(
             JobLog(
                 tenant_id=job.tenant_id,
@@ -398,7 +423,12 @@ class JobService:
             raise _field_error(["body", "items"], f"at most {settings.batch_max_items} items")
         for index, item in enumerate(body.items):
             await self._check_references(
-                session, job_type, item.payload, item.document_id, item.case_id, ["body", "items", index, "payload"]
+                session,
+                job_type,
+                item.payload,
+                item.document_id,
+                item.case_id,
+                ["body", "items", index, "payload"],
             )
         batch = await BatchRepository(session).create(
             type=body.type, total=len(body.items), created_by=principal.id
@@ -424,7 +454,12 @@ class JobService:
         for job in jobs:
             emit(session, "job.queued", job_event(job))
         await audit_service.record(
-            session, principal, "batch.created", "batch", batch.id, {"type": body.type, "total": len(jobs)}
+            session,
+            principal,
+            "batch.created",
+            "batch",
+            batch.id,
+            {"type": body.type, "total": len(jobs)},
         )
         return batch, [job.id for job in jobs]
 

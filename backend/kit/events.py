@@ -92,9 +92,10 @@ class EventBus:
     async def recent(self, tenant_id: UUID, after_id: str | None) -> list[dict[str, Any]]:
         """Buffered events of the tenant after event `after_id`, oldest first
         (all buffered events when `after_id` is no longer buffered)."""
-        entries = await self.redis.xrevrange(self.stream(tenant_id), count=self.buffer_size)
+        entries: Any = await self.redis.xrevrange(self.stream(tenant_id), count=self.buffer_size)
         newer: list[dict[str, Any]] = []
-        for _, fields in entries:
+        fields: Any
+        for _, fields in entries or []:
             if after_id is not None and fields.get("id") == after_id:
                 break
             newer.append(json.loads(fields["event"]))
@@ -252,7 +253,7 @@ class EventHub:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         if self._task is not None:

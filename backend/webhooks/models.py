@@ -45,7 +45,9 @@ class Webhook(Base, TenantOwned, SoftDeletable):
 class WebhookDelivery(Base, TenantOwned):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        Index("ix_webhook_deliveries_tenant_webhook", "tenant_id", "webhook_id", "created_at", "id"),
+        Index(
+            "ix_webhook_deliveries_tenant_webhook", "tenant_id", "webhook_id", "created_at", "id"
+        ),
     )
 
     webhook_id: Mapped[UUID] = mapped_column(

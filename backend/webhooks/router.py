@@ -86,7 +86,9 @@ async def delete_webhook(webhook_id: UUID, principal: Manager, session: DbSessio
 
 @router.post("/webhooks/{webhook_id}/restore", response_model=WebhookOut)
 async def restore_webhook(webhook_id: UUID, principal: Manager, session: DbSession) -> WebhookOut:
-    return WebhookOut.model_validate(await webhook_service.restore_webhook(session, principal, webhook_id))
+    return WebhookOut.model_validate(
+        await webhook_service.restore_webhook(session, principal, webhook_id)
+    )
 
 
 @router.post(
@@ -99,7 +101,9 @@ async def ping_webhook(
     webhook_id: UUID, principal: Manager, session: DbSession, settings: AppSettings
 ) -> DeliveryOut:
     webhook_service.configure(settings)
-    return DeliveryOut.model_validate(await webhook_service.ping(session, settings, principal, webhook_id))
+    return DeliveryOut.model_validate(
+        await webhook_service.ping(session, settings, principal, webhook_id)
+    )
 
 
 @router.get(
@@ -130,5 +134,7 @@ async def redeliver_webhook_delivery(
     session: DbSession,
     settings: AppSettings,
 ) -> DeliveryOut:
-    delivery = await webhook_service.redeliver(session, settings, principal, webhook_id, delivery_id)
+    delivery = await webhook_service.redeliver(
+        session, settings, principal, webhook_id, delivery_id
+    )
     return DeliveryOut.model_validate(delivery)

@@ -18,7 +18,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=8, max_length=2048)
-    events: list[EventName] = Field(min_length=1)  # type: ignore[valid-type]
+    events: list[EventName] = Field(min_length=1)
     description: str | None = Field(default=None, max_length=500)
 
 
@@ -26,7 +26,7 @@ class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=8, max_length=2048)
-    events: list[EventName] | None = Field(default=None, min_length=1)  # type: ignore[valid-type]
+    events: list[EventName] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=500)
     is_active: bool | None = None
 

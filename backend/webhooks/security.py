@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from backend.kit.errors import DossierError
 from backend.settings import Settings
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.169.254"),
     ipaddress.ip_address("169.254.170.2"),
@@ -82,7 +82,10 @@ def is_forbidden_address(address: IPAddress) -> bool:
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
-        or (isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"))
+        or (
+            isinstance(address, ipaddress.IPv4Address)
+            and address in ipaddress.ip_network("100.64.0.0/10")
+        )
     )
 
 
@@ -99,7 +102,9 @@ def check_syntax(settings: Settings, url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or (scheme == "http" and not settings.webhook_allow_http):
-        raise UnsafeUrl("The URL must use https" + (" or http" if settings.webhook_allow_http else ""))
+        raise UnsafeUrl(
+            "The URL must use https" + (" or http" if settings.webhook_allow_http else "")
+        )
     if not parts.hostname:
         raise UnsafeUrl("The URL has no host")
     if parts.username or parts.password:
@@ -130,6 +135,8 @@ async def resolve_target(settings: Settings, url: str) -> Target:
         except (OSError, TimeoutError):
             raise UnsafeUrl("The URL's host does not resolve") from None
         addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-    if not settings.webhook_allow_private_targets and any(is_forbidden_address(a) for a in addresses):
+    if not settings.webhook_allow_private_targets and any(
+        is_forbidden_address(a) for a in addresses
+    ):
         raise UnsafeUrl("The URL points to a private, loopback, link-local or metadata address")
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)

@@ -56,7 +56,11 @@ class WebhookService:
             created_by=principal.id,
         )
         await audit_service.record(
-            session, principal, "webhook.created", "webhook", webhook.id,
+            session,
+            principal,
+            "webhook.created",
+            "webhook",
+            webhook.id,
             {"url": webhook.url, "events": webhook.events},
         )
         out = WebhookOut.model_validate(webhook)
@@ -97,21 +101,29 @@ class WebhookService:
             values.update(failing_since=None, disabled_at=None)
         changes = await repository.update(webhook, values)
         if changes:
-            await audit_service.record(session, principal, "webhook.updated", "webhook", webhook.id, changes)
+            await audit_service.record(
+                session, principal, "webhook.updated", "webhook", webhook.id, changes
+            )
         return webhook
 
-    async def delete_webhook(self, session: AsyncSession, principal: Principal, webhook_id: UUID) -> None:
+    async def delete_webhook(
+        self, session: AsyncSession, principal: Principal, webhook_id: UUID
+    ) -> None:
         repository = WebhookRepository(session)
         webhook = await repository.get_or_raise(webhook_id)
         await repository.soft_delete(webhook, by=principal.id)
         await audit_service.record(session, principal, "webhook.deleted", "webhook", webhook.id)
 
-    async def restore_webhook(self, session: AsyncSession, principal: Principal, webhook_id: UUID) -> Webhook:
+    async def restore_webhook(
+        self, session: AsyncSession, principal: Principal, webhook_id: UUID
+    ) -> Webhook:
         repository = WebhookRepository(session)
         webhook = await repository.get_or_raise(webhook_id, include_deleted=True)
         if webhook.deleted_at is not None:
             await repository.restore(webhook)
-            await audit_service.record(session, principal, "webhook.restored", "webhook", webhook.id)
+            await audit_service.record(
+                session, principal, "webhook.restored", "webhook", webhook.id
+            )
         return webhook
 
     async def ping(
@@ -124,9 +136,16 @@ class WebhookService:
             data={"webhook_id": str(webhook.id)},
             webhooks=False,
         )
-        delivery = await self._deliver(session, settings, webhook, event.as_dict(), event.id, event.type)
+        delivery = await self._deliver(
+            session, settings, webhook, event.as_dict(), event.id, event.type
+        )
         await audit_service.record(
-            session, principal, "webhook.pinged", "webhook", webhook.id, {"delivery_id": str(delivery.id)}
+            session,
+            principal,
+            "webhook.pinged",
+            "webhook",
+            webhook.id,
+            {"delivery_id": str(delivery.id)},
         )
         return delivery
 
@@ -154,7 +173,11 @@ class WebhookService:
             session, settings, webhook, original.payload, original.event_id, original.event_type
         )
         await audit_service.record(
-            session, principal, "webhook.redelivered", "webhook_delivery", delivery.id,
+            session,
+            principal,
+            "webhook.redelivered",
+            "webhook_delivery",
+            delivery.id,
             {"original_id": str(original.id)},
         )
         return delivery
@@ -209,7 +232,9 @@ class WebhookService:
         for event in events:
             for webhook in webhooks:
                 if webhook.tenant_id == event.tenant_id and event.type in webhook.events:
-                    await self._deliver(session, settings, webhook, event.as_dict(), event.id, event.type)
+                    await self._deliver(
+                        session, settings, webhook, event.as_dict(), event.id, event.type
+                    )
 
     async def record_attempt(
         self,
@@ -245,9 +270,15 @@ class WebhookService:
                 webhook.is_active = False
                 webhook.disabled_at = now
                 await audit_service.record(
-                    session, None, "webhook.disabled", "webhook", webhook.id,
-                    {"reason": f"failing continuously for {int(failing_for)} seconds",
-                     "is_active": {"before": True, "after": False}},
+                    session,
+                    None,
+                    "webhook.disabled",
+                    "webhook",
+                    webhook.id,
+                    {
+                        "reason": f"failing continuously for {int(failing_for)} seconds",
+                        "is_active": {"before": True, "after": False},
+                    },
                     tenant_id=webhook.tenant_id,
                 )
         await session.flush()

@@ -102,7 +102,7 @@ class JobContext:
             yield session
 
     async def progress(self, percent: float, step: str | None = None) -> None:
-        """Record progress (0–100) and publish `job.progress`; stops the job
+        """Record progress (0-100) and publish `job.progress`; stops the job
         here if a cancel was requested."""
         value = max(0, min(100, int(percent)))
         async with self.database.transaction() as session:
@@ -170,7 +170,8 @@ class JobContext:
             await session.execute(
                 text(
                     "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
-                    "sha256, storage_key) VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+                    "sha256, storage_key) "
+                    "VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
                 ),
                 {
                     "id": uuid4(),
@@ -192,7 +193,9 @@ class JobContext:
         return await loop.run_in_executor(self.executor, function, *args)
 
 
-async def write_log(session: AsyncSession, job: JobSnapshot, message: str, level: str = "info") -> None:
+async def write_log(
+    session: AsyncSession, job: JobSnapshot, message: str, level: str = "info"
+) -> None:
     from backend.kit.models import uuid7
 
     await session.execute(

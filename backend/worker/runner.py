@@ -65,7 +65,8 @@ _CLAIM = text(
         FROM tenants t
     ),
     full_tenants AS (
-        SELECT r.tenant_id FROM running r JOIN caps c ON c.tenant_id = r.tenant_id WHERE r.n >= c.cap
+        SELECT r.tenant_id FROM running r JOIN caps c ON c.tenant_id = r.tenant_id
+        WHERE r.n >= c.cap
     ),
     candidates AS (
         SELECT id, tenant_id, priority, created_at FROM jobs
@@ -158,8 +159,10 @@ def plan_caps(settings: Settings) -> dict[str, int]:
     plans = getattr(settings, "plans", None) or {}
     caps: dict[str, int] = {}
     for name, plan in dict(plans).items():
-        value = plan.get("max_running_jobs") if isinstance(plan, dict) else getattr(
-            plan, "max_running_jobs", None
+        value = (
+            plan.get("max_running_jobs")
+            if isinstance(plan, dict)
+            else getattr(plan, "max_running_jobs", None)
         )
         if value is not None:
             caps[str(name)] = int(value)
@@ -168,7 +171,9 @@ def plan_caps(settings: Settings) -> dict[str, int]:
 
 def backoff_delay(settings: Settings, attempt: int) -> float:
     """Exponential backoff with full jitter over the upper half."""
-    ceiling = min(settings.job_retry_max_seconds, settings.job_retry_base_seconds * 2 ** (attempt - 1))
+    ceiling = float(
+        min(settings.job_retry_max_seconds, settings.job_retry_base_seconds * 2 ** (attempt - 1))
+    )
     return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not security
 
 
@@ -233,7 +238,11 @@ class Worker:
         webhook_service.configure(self.settings)
         logger.info(
             "worker started",
-            extra={"worker": self.worker_id, "concurrency": self.concurrency, "types": registry.names()},
+            extra={
+                "worker": self.worker_id,
+                "concurrency": self.concurrency,
+                "types": registry.names(),
+            },
         )
         helpers = [
             asyncio.create_task(self._listen(), name="worker-listen"),
@@ -298,7 +307,9 @@ class Worker:
                 jobs = [JobSnapshot.from_row(row) for row in rows]
                 for job in jobs:
                     await write_log(
-                        session, job, f"Attempt {job.attempt} of {job.max_attempts} started by {self.worker_id}"
+                        session,
+                        job,
+                        f"Attempt {job.attempt} of {job.max_attempts} started by {self.worker_id}",
                     )
                     emit(
                         session,
@@ -396,8 +407,12 @@ class Worker:
                     _FINISH,
                     {
                         "status": outcome.status.value,
-                        "result": json.dumps(outcome.result, default=str) if outcome.result is not None else None,
-                        "error": outcome.error if outcome.status is not JobStatus.SUCCEEDED else None,
+                        "result": json.dumps(outcome.result, default=str)
+                        if outcome.result is not None
+                        else None,
+                        "error": outcome.error
+                        if outcome.status is not JobStatus.SUCCEEDED
+                        else None,
                         "final": outcome.final,
                         "delay": outcome.delay,
                         "refund": 1 if outcome.refund else 0,
@@ -414,7 +429,8 @@ class Worker:
                 await write_log(
                     session,
                     job,
-                    f"Attempt {job.attempt} failed: {outcome.error}; retrying in {outcome.delay:.1f}s"
+                    f"Attempt {job.attempt} failed: {outcome.error}; "
+                    f"retrying in {outcome.delay:.1f}s"
                     if not outcome.refund
                     else "Released at worker shutdown",
                     "warning",
@@ -433,7 +449,13 @@ class Worker:
                     data["result"] = outcome.result
                 else:
                     data["error"] = outcome.error
-            emit(session, event_type, data, tenant_id=job.tenant_id, webhooks=job.type != WEBHOOK_JOB_TYPE)
+            emit(
+                session,
+                event_type,
+                data,
+                tenant_id=job.tenant_id,
+                webhooks=job.type != WEBHOOK_JOB_TYPE,
+            )
 
     # ------------------------------------------------------ heartbeat, reaper
     async def _heartbeat(self) -> None:
@@ -444,7 +466,9 @@ class Worker:
                 await self._beat()
                 await self._reap()
             except DB_ERRORS as exc:
-                logger.warning("heartbeat failed: database unavailable", extra={"error": type(exc).__name__})
+                logger.warning(
+                    "heartbeat failed: database unavailable", extra={"error": type(exc).__name__}
+                )
 
     async def _beat(self) -> None:
         if not self._running:
@@ -453,7 +477,8 @@ class Worker:
             async with self.database.transaction() as session:
                 rows = (
                     await session.execute(
-                        _HEARTBEAT, {"worker": self.worker_id, "lease": self.settings.job_lease_seconds}
+                        _HEARTBEAT,
+                        {"worker": self.worker_id, "lease": self.settings.job_lease_seconds},
                     )
                 ).all()
         owned = {row.id: row.cancel for row in rows}
@@ -478,13 +503,20 @@ class Worker:
                     job = JobSnapshot.from_row(row)
                     status = JobStatus(row.status)
                     await write_log(
-                        session, job, f"Attempt {job.attempt}: worker lost (lease expired); job {status.value}", "warning"
+                        session,
+                        job,
+                        f"Attempt {job.attempt}: worker lost (lease expired); job {status.value}",
+                        "warning",
                     )
                     emit(
                         session,
                         f"job.{status.value}",
-                        {"job_id": str(job.id), "type": job.type, "attempt": job.attempt,
-                         "error": "Worker lost: its lease expired"},
+                        {
+                            "job_id": str(job.id),
+                            "type": job.type,
+                            "attempt": job.attempt,
+                            "error": "Worker lost: its lease expired",
+                        },
                         tenant_id=job.tenant_id,
                         webhooks=job.type != WEBHOOK_JOB_TYPE,
                     )

@@ -44,7 +44,12 @@ def _token(app: Any, user: Any) -> str:
     return bearer_headers(app, user)["Authorization"].removeprefix("Bearer ")
 
 
-async def _events_until(ws: Any, done: str, job_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+async def _events_until(
+    ws: Any,
+    done: str,
+    job_id: str,
+    timeout: float = 30,  # noqa: ASYNC109
+) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
         while True:
@@ -56,13 +61,17 @@ async def _events_until(ws: Any, done: str, job_id: str, timeout: float = 30) ->
                 return seen
 
 
-async def test_worker_events_reach_websocket_clients_of_their_tenant_only(app: Any, stack: str) -> None:
+async def test_worker_events_reach_websocket_clients_of_their_tenant_only(
+    app: Any, stack: str
+) -> None:
     first = await make_tenant(app, "First")
     second = await make_tenant(app, "Second")
     ws_base = stack.replace("http://", "ws://")
     async with (
         connect(f"{ws_base}/api/v1/events?token={_token(app, first.owner)}") as ws_first,
-        connect(f"{ws_base}/api/v1/events", subprotocols=["bearer", _token(app, second.owner)]) as ws_second,
+        connect(
+            f"{ws_base}/api/v1/events", subprotocols=["bearer", _token(app, second.owner)]
+        ) as ws_second,
         httpx.AsyncClient(base_url=stack, timeout=10) as http,
     ):
         answer = await http.post(
@@ -109,21 +118,28 @@ async def test_bad_credentials_close_with_1008(app: Any, stack: str) -> None:
     async with connect(f"{ws_base}/api/v1/events?token=not-a-token") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
     async with connect(f"{ws_base}/api/v1/events") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
 
 
-async def test_viewer_without_permission_gets_no_job_events(app: Any, stack: str, owner_engine: Any) -> None:
+async def test_viewer_without_permission_gets_no_job_events(
+    app: Any, stack: str, owner_engine: Any
+) -> None:
     from sqlalchemy import text
 
     tenant = await make_tenant(app, roles=("owner", "viewer"))
     viewer = tenant.users["viewer"]
     async with owner_engine.begin() as connection:
         await connection.execute(
-            text("UPDATE roles SET permissions = array_remove(permissions, 'jobs:read') WHERE tenant_id = :t AND name = 'viewer'"),
+            text(
+                "UPDATE roles SET permissions = array_remove(permissions, 'jobs:read') "
+                "WHERE tenant_id = :t AND name = 'viewer'"
+            ),
             {"t": tenant.id},
         )
     ws_base = stack.replace("http://", "ws://")
@@ -132,7 +148,13 @@ async def test_viewer_without_permission_gets_no_job_events(app: Any, stack: str
         connect(f"{ws_base}/api/v1/events?token={_token(app, tenant.owner)}") as ws_owner,
         httpx.AsyncClient(base_url=stack, timeout=10) as http,
     ):
-        job = (await http.post("/api/v1/jobs", json={"type": "test.noop"}, headers=bearer_headers(app, tenant.owner))).json()
+        job = (
+            await http.post(
+                "/api/v1/jobs",
+                json={"type": "test.noop"},
+                headers=bearer_headers(app, tenant.owner),
+            )
+        ).json()
         await _events_until(ws_owner, "job.succeeded", job["id"])
         with pytest.raises(TimeoutError):
             await _events_until(ws, "job.succeeded", job["id"], timeout=1.5)
@@ -142,9 +164,15 @@ async def test_sse_stream_and_last_event_id_resume(app: Any, stack: str) -> None
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     async with httpx.AsyncClient(base_url=stack, timeout=10) as http:
-        job = (await http.post("/api/v1/jobs", json={"type": "test.work", "payload": {"steps": 3}}, headers=headers)).json()
+        job = (
+            await http.post(
+                "/api/v1/jobs", json={"type": "test.work", "payload": {"steps": 3}}, headers=headers
+            )
+        ).json()
         ws_base = stack.replace("http://", "ws://")
-        async with connect(f"{ws_base}/api/v1/jobs/{job['id']}/stream?token={_token(app, tenant.owner)}") as ws:
+        async with connect(
+            f"{ws_base}/api/v1/jobs/{job['id']}/stream?token={_token(app, tenant.owner)}"
+        ) as ws:
             state = json.loads(await ws.recv())
             assert state["type"] == "job.state"
             assert state["data"]["id"] == job["id"]
@@ -173,11 +201,14 @@ async def test_sse_stream_and_last_event_id_resume(app: Any, stack: str) -> None
                         if resumed[-1][1]["type"] == "job.succeeded":
                             break
         types = [event["type"] for _, event in resumed]
-        assert types[0] == "job.queued" and "job.succeeded" in types
+        assert types[0] == "job.queued"
+        assert "job.succeeded" in types
         first_id = resumed[0][0]
 
         async with http.stream(
-            "GET", "/api/v1/events", headers={**headers, "Accept": "text/event-stream", "Last-Event-ID": first_id}
+            "GET",
+            "/api/v1/events",
+            headers={**headers, "Accept": "text/event-stream", "Last-Event-ID": first_id},
         ) as response:
             after: list[str] = []
             async with asyncio.timeout(10):

@@ -33,7 +33,9 @@ def fast_settings(settings: Settings, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def running_worker(app: Any, concurrency: int = 2, **overrides: Any) -> AsyncIterator[Worker]:
     worker = Worker(
-        fast_settings(app.state.settings, **overrides), concurrency=concurrency, database=app.state.db
+        fast_settings(app.state.settings, **overrides),
+        concurrency=concurrency,
+        database=app.state.db,
     )
     task = asyncio.create_task(worker.run())
     try:
@@ -48,7 +50,7 @@ async def wait_for_job(
     headers: dict[str, str],
     job_id: UUID | str,
     statuses: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
-    timeout: float = 30,
+    timeout: float = 30,  # noqa: ASYNC109
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -65,7 +67,10 @@ async def wait_for_job(
 async def raise_job_cap(engine: AsyncEngine, tenant_id: UUID, cap: int = 100) -> None:
     async with engine.begin() as connection:
         await connection.execute(
-            text("UPDATE tenants SET limits = limits || jsonb_build_object('max_running_jobs', CAST(:cap AS integer)) WHERE id = :id"),
+            text(
+                "UPDATE tenants SET limits = limits || "
+                "jsonb_build_object('max_running_jobs', CAST(:cap AS integer)) WHERE id = :id"
+            ),
             {"cap": cap, "id": tenant_id},
         )
 
@@ -95,7 +100,8 @@ async def make_document(
         async with app.state.db.transaction() as session:
             await session.execute(
                 text(
-                    "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256,"
+                    "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, "
+                    "sha256,"
                     " storage_key, case_id) VALUES (:id, :t, :title, :f, :m, :s, :h, :k, :c)"
                 ),
                 {

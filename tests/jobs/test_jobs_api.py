@@ -22,7 +22,9 @@ async def _job(client: Any, headers: dict[str, str], **body: Any) -> dict[str, A
 
 async def test_job_types_list_public_types_with_schemas(client: Any, app: Any) -> None:
     tenant = await make_tenant(app, roles=("owner", "viewer"))
-    answer = await client.get("/api/v1/job-types", headers=bearer_headers(app, tenant.users["viewer"]))
+    answer = await client.get(
+        "/api/v1/job-types", headers=bearer_headers(app, tenant.users["viewer"])
+    )
     assert answer.status_code == 200
     types = {t["name"]: t for t in answer.json()}
     assert {"document.extract_text", "case.export"} <= set(types)
@@ -47,22 +49,29 @@ async def test_create_validates_type_payload_and_references(client: Any, app: An
     assert bad.json()["errors"][0]["loc"] == ["body", "payload", "sleep"]
 
     internal = await client.post(
-        "/api/v1/jobs", json={"type": "webhook.deliver", "payload": {"delivery_id": str(uuid.uuid4())}},
+        "/api/v1/jobs",
+        json={"type": "webhook.deliver", "payload": {"delivery_id": str(uuid.uuid4())}},
         headers=headers,
     )
     assert internal.status_code == 422
 
-    missing = await client.post("/api/v1/jobs", json={"type": "document.extract_text"}, headers=headers)
+    missing = await client.post(
+        "/api/v1/jobs", json={"type": "document.extract_text"}, headers=headers
+    )
     assert missing.status_code == 422
 
     foreign = await make_document(app, other.id, b"their text")
     theirs = await client.post(
-        "/api/v1/jobs", json={"type": "document.extract_text", "document_id": str(foreign)}, headers=headers
+        "/api/v1/jobs",
+        json={"type": "document.extract_text", "document_id": str(foreign)},
+        headers=headers,
     )
     assert theirs.status_code == 404
 
     mine = await make_document(app, tenant.id, b"my text")
-    job = await _job(client, headers, type="document.extract_text", document_id=str(mine), priority=5)
+    job = await _job(
+        client, headers, type="document.extract_text", document_id=str(mine), priority=5
+    )
     assert job["status"] == "queued"
     assert job["document_id"] == str(mine)
     assert job["priority"] == 5
@@ -78,9 +87,13 @@ async def test_idempotency_key(client: Any, app: Any) -> None:
     tenant = await make_tenant(app)
     other = await make_tenant(app, "Other")
     headers = {**bearer_headers(app, tenant.owner), "Idempotency-Key": "abc-123"}
-    first = await client.post("/api/v1/jobs", json={"type": "test.noop", "payload": {"a": 1}}, headers=headers)
+    first = await client.post(
+        "/api/v1/jobs", json={"type": "test.noop", "payload": {"a": 1}}, headers=headers
+    )
     assert first.status_code == 202
-    again = await client.post("/api/v1/jobs", json={"type": "test.noop", "payload": {"a": 1}}, headers=headers)
+    again = await client.post(
+        "/api/v1/jobs", json={"type": "test.noop", "payload": {"a": 1}}, headers=headers
+    )
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     different = await client.post(
@@ -97,7 +110,9 @@ async def test_idempotency_key(client: Any, app: Any) -> None:
     assert theirs.status_code == 202
 
 
-async def test_expired_idempotency_key_is_free_again(client: Any, app: Any, owner_engine: Any) -> None:
+async def test_expired_idempotency_key_is_free_again(
+    client: Any, app: Any, owner_engine: Any
+) -> None:
     tenant = await make_tenant(app)
     headers = {**bearer_headers(app, tenant.owner), "Idempotency-Key": "old"}
     first = await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=headers)
@@ -106,7 +121,9 @@ async def test_expired_idempotency_key_is_free_again(client: Any, app: Any, owne
             text("UPDATE jobs SET created_at = now() - interval '25 hours' WHERE id = :id"),
             {"id": first.json()["id"]},
         )
-    second = await client.post("/api/v1/jobs", json={"type": "test.noop", "payload": {"x": 1}}, headers=headers)
+    second = await client.post(
+        "/api/v1/jobs", json={"type": "test.noop", "payload": {"x": 1}}, headers=headers
+    )
     assert second.status_code == 202
     assert second.json()["id"] != first.json()["id"]
 
@@ -125,13 +142,19 @@ async def test_list_filters_and_both_paginations(client: Any, app: Any) -> None:
     by_type = (await client.get("/api/v1/jobs?type=test.work", headers=headers)).json()
     assert [j["type"] for j in by_type["items"]] == ["test.work"]
     queued = (await client.get("/api/v1/jobs?status=queued&page_size=2", headers=headers)).json()
-    assert queued["total"] == 4 and len(queued["items"]) == 2 and queued["pages"] == 2
+    assert queued["total"] == 4
+    assert len(queued["items"]) == 2
+    assert queued["pages"] == 2
     first = (await client.get("/api/v1/jobs?limit=3&sort=created_at", headers=headers)).json()
-    assert len(first["items"]) == 3 and first["next_cursor"]
+    assert len(first["items"]) == 3
+    assert first["next_cursor"]
     rest = (
-        await client.get(f"/api/v1/jobs?limit=3&sort=created_at&cursor={first['next_cursor']}", headers=headers)
+        await client.get(
+            f"/api/v1/jobs?limit=3&sort=created_at&cursor={first['next_cursor']}", headers=headers
+        )
     ).json()
-    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert len(rest["items"]) == 1
+    assert rest["next_cursor"] is None
     bad = await client.get("/api/v1/jobs?status=nope", headers=headers)
     assert bad.status_code == 422
 
@@ -176,7 +199,9 @@ async def test_running_job_cannot_be_deleted(client: Any, app: Any, owner_engine
     headers = bearer_headers(app, tenant.owner)
     job = await _job(client, headers)
     async with owner_engine.begin() as connection:
-        await connection.execute(text("UPDATE jobs SET status = 'running' WHERE id = :id"), {"id": job["id"]})
+        await connection.execute(
+            text("UPDATE jobs SET status = 'running' WHERE id = :id"), {"id": job["id"]}
+        )
     assert (await client.delete(f"/api/v1/jobs/{job['id']}", headers=headers)).status_code == 409
     cancel = await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=headers)
     assert cancel.status_code == 200
@@ -211,7 +236,8 @@ async def test_batches(client: Any, app: Any) -> None:
     summary = (await client.get(f"/api/v1/batches/{batch['id']}", headers=headers)).json()
     assert summary["total"] == 2
     assert summary["by_status"]["queued"] == 2
-    assert summary["done"] is False and summary["progress"] == 0
+    assert summary["done"] is False
+    assert summary["progress"] == 0
     listed = (await client.get(f"/api/v1/jobs?batch_id={batch['id']}", headers=headers)).json()
     assert listed["total"] == 2
 
@@ -232,9 +258,15 @@ async def test_permissions_and_isolation(client: Any, app: Any) -> None:
     viewer = bearer_headers(app, tenant.users["viewer"])
     member = bearer_headers(app, tenant.users["member"])
     assert (await client.get(f"/api/v1/jobs/{job['id']}", headers=viewer)).status_code == 200
-    assert (await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=viewer)).status_code == 403
-    assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=viewer)).status_code == 403
-    assert (await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=member)).status_code == 202
+    assert (
+        await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=viewer)
+    ).status_code == 403
+    assert (
+        await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=viewer)
+    ).status_code == 403
+    assert (
+        await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=member)
+    ).status_code == 202
     stranger = bearer_headers(app, other.owner)
     for method, path in [
         ("GET", f"/api/v1/jobs/{job['id']}"),

@@ -92,7 +92,12 @@ async def test_two_workers_race_over_2000_jobs_each_runs_once(
     assert all(counts == {"start": 1, "done": 1} for counts in runs.values())
     async with owner_engine.begin() as connection:
         workers_used = (
-            await connection.execute(text("SELECT count(DISTINCT split_part(l.message, ' by ', 2)) FROM job_logs l WHERE l.message LIKE '% started by %'"))
+            await connection.execute(
+                text(
+                    "SELECT count(DISTINCT split_part(l.message, ' by ', 2)) FROM job_logs l "
+                    "WHERE l.message LIKE '% started by %'"
+                )
+            )
         ).scalar()
     assert workers_used == 2
 
@@ -103,11 +108,15 @@ async def test_worker_survives_its_database_connections_being_killed(
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     with workers(env) as (process,):
-        first = (await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=headers)).json()
+        first = (
+            await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=headers)
+        ).json()
         assert (await wait_for_job(client, headers, first["id"]))["status"] == "succeeded"
         running = (
             await client.post(
-                "/api/v1/jobs", json={"type": "test.work", "payload": {"sleep": 2, "steps": 10}}, headers=headers
+                "/api/v1/jobs",
+                json={"type": "test.work", "payload": {"sleep": 2, "steps": 10}},
+                headers=headers,
             )
         ).json()
         await wait_for_job(client, headers, running["id"], statuses=("running",))
@@ -123,8 +132,12 @@ async def test_worker_survives_its_database_connections_being_killed(
         assert killed >= 1
         job = await wait_for_job(client, headers, running["id"], timeout=60)
         assert job["status"] == "succeeded"
-        after = (await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=headers)).json()
-        assert (await wait_for_job(client, headers, after["id"], timeout=60))["status"] == "succeeded"
+        after = (
+            await client.post("/api/v1/jobs", json={"type": "test.noop"}, headers=headers)
+        ).json()
+        assert (await wait_for_job(client, headers, after["id"], timeout=60))[
+            "status"
+        ] == "succeeded"
         assert process.poll() is None
 
 
@@ -140,7 +153,9 @@ async def test_jobs_run_while_redis_is_down(
     process = start_worker(env)
     try:
         await proxy.stop()
-        answer = await client.post("/api/v1/jobs", json={"type": "test.work", "payload": {"steps": 2}}, headers=headers)
+        answer = await client.post(
+            "/api/v1/jobs", json={"type": "test.work", "payload": {"steps": 2}}, headers=headers
+        )
         job = await wait_for_job(client, headers, answer.json()["id"], timeout=60)
         assert job["status"] == "succeeded"
         assert process.poll() is None
@@ -149,11 +164,15 @@ async def test_jobs_run_while_redis_is_down(
     assert "event dropped: Redis unavailable" in output
 
 
-async def test_sigterm_lets_the_running_job_finish(client: Any, app: Any, env: dict[str, str]) -> None:
+async def test_sigterm_lets_the_running_job_finish(
+    client: Any, app: Any, env: dict[str, str]
+) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     answer = await client.post(
-        "/api/v1/jobs", json={"type": "test.work", "payload": {"sleep": 1.5, "steps": 5}}, headers=headers
+        "/api/v1/jobs",
+        json={"type": "test.work", "payload": {"sleep": 1.5, "steps": 5}},
+        headers=headers,
     )
     process = start_worker(env)
     await wait_for_job(client, headers, answer.json()["id"], statuses=("running",), timeout=30)

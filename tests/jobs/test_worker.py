@@ -4,6 +4,7 @@ backoff, cancellation, per-tenant caps, outcome bookkeeping."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import zipfile
 from typing import Any
@@ -42,7 +43,9 @@ def pdf_with_pages(*pages: str) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
     return out.getvalue()
 
 
@@ -68,18 +71,26 @@ def png_with_text(line: str) -> bytes:
     return out.getvalue()
 
 
-ENGLISH = "The quick brown fox jumps over the lazy dog while the committee reviews the annual report"
-FRENCH = "Le rapport annuel du comité est examiné pendant que le renard brun saute par dessus le chien"
+ENGLISH = (
+    "The quick brown fox jumps over the lazy dog while the committee reviews the annual report"
+)
+FRENCH = (
+    "Le rapport annuel du comité est examiné pendant que le renard brun saute par dessus le chien"
+)
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-async def _extract(client: Any, app: Any, content: bytes, filename: str, mime: str) -> tuple[Any, dict[str, Any]]:
+async def _extract(
+    client: Any, app: Any, content: bytes, filename: str, mime: str
+) -> tuple[Any, dict[str, Any]]:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     document_id = await make_document(app, tenant.id, content, filename=filename, mime_type=mime)
     answer = await client.post(
-        "/api/v1/jobs", json={"type": "document.extract_text", "document_id": str(document_id)}, headers=headers
+        "/api/v1/jobs",
+        json={"type": "document.extract_text", "document_id": str(document_id)},
+        headers=headers,
     )
     assert answer.status_code == 202
     async with running_worker(app):
@@ -124,7 +135,9 @@ async def test_extract_text_from_pdf_with_progress_per_page(client: Any, app: An
 
 
 async def test_extract_text_from_docx(client: Any, app: Any) -> None:
-    _, found = await _extract(client, app, docx_bytes(FRENCH, "Deuxième paragraphe"), "note.docx", DOCX)
+    _, found = await _extract(
+        client, app, docx_bytes(FRENCH, "Deuxième paragraphe"), "note.docx", DOCX
+    )
     assert found["job"]["status"] == "succeeded", found["job"]
     row = await _document(app, found["document_id"])
     assert "renard brun" in row.extracted_text
@@ -141,7 +154,9 @@ async def test_extract_text_from_latin1_plain_text(client: Any, app: Any) -> Non
 
 @pytest.mark.skipif(not tesseract_available(), reason="Tesseract OCR is not installed")
 async def test_extract_text_from_image_by_ocr(client: Any, app: Any) -> None:
-    _, found = await _extract(client, app, png_with_text("HELLO DOSSIER OCR"), "scan.png", "image/png")
+    _, found = await _extract(
+        client, app, png_with_text("HELLO DOSSIER OCR"), "scan.png", "image/png"
+    )
     assert found["job"]["status"] == "succeeded", found["job"]
     row = await _document(app, found["document_id"])
     assert "DOSSIER" in row.extracted_text.upper()
@@ -152,9 +167,13 @@ async def test_case_export_zip_with_manifest(client: Any, app: Any) -> None:
     headers = bearer_headers(app, tenant.owner)
     case_id = await make_case(app, tenant.id, "Export me")
     first = await make_document(app, tenant.id, b"first file", filename="a.txt", case_id=case_id)
-    second = await make_document(app, tenant.id, b"second file" * 1000, filename="b/../b.txt", case_id=case_id)
+    second = await make_document(
+        app, tenant.id, b"second file" * 1000, filename="b/../b.txt", case_id=case_id
+    )
     await make_document(app, tenant.id, b"not in the case", filename="c.txt")
-    answer = await client.post("/api/v1/jobs", json={"type": "case.export", "case_id": str(case_id)}, headers=headers)
+    answer = await client.post(
+        "/api/v1/jobs", json={"type": "case.export", "case_id": str(case_id)}, headers=headers
+    )
     async with running_worker(app):
         job = await wait_for_job(client, headers, answer.json()["id"])
     assert job["status"] == "succeeded", job
@@ -185,7 +204,9 @@ async def test_failing_handler_backs_off_then_fails(client: Any, app: Any) -> No
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     answer = await client.post(
-        "/api/v1/jobs", json={"type": "test.work", "payload": {"fail": True}, "max_attempts": 3}, headers=headers
+        "/api/v1/jobs",
+        json={"type": "test.work", "payload": {"fail": True}, "max_attempts": 3},
+        headers=headers,
     )
     async with running_worker(app):
         job = await wait_for_job(client, headers, answer.json()["id"])
@@ -202,7 +223,9 @@ async def test_failing_handler_backs_off_then_fails(client: Any, app: Any) -> No
     async with running_worker(app):
         again = await wait_for_job(client, headers, job["id"], statuses=("failed",))
     assert again["attempts"] == 3
-    logs = (await client.get(f"/api/v1/jobs/{job['id']}/logs?page_size=100", headers=headers)).json()
+    logs = (
+        await client.get(f"/api/v1/jobs/{job['id']}/logs?page_size=100", headers=headers)
+    ).json()
     assert len([line for line in logs["items"] if "started by" in line["message"]]) == 6
 
 
@@ -210,7 +233,9 @@ async def test_cancel_a_running_job(client: Any, app: Any) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     answer = await client.post(
-        "/api/v1/jobs", json={"type": "test.work", "payload": {"sleep": 20, "steps": 100}}, headers=headers
+        "/api/v1/jobs",
+        json={"type": "test.work", "payload": {"sleep": 20, "steps": 100}},
+        headers=headers,
     )
     job_id = answer.json()["id"]
     async with running_worker(app):
@@ -229,15 +254,25 @@ async def test_tenant_running_cap_and_priority(client: Any, app: Any, owner_engi
     capped_headers = bearer_headers(app, capped.owner)
     free_headers = bearer_headers(app, free.owner)
     slow = [
-        (await client.post("/api/v1/jobs", json={"type": "test.work", "payload": {"sleep": 1}}, headers=capped_headers)).json()["id"]
+        (
+            await client.post(
+                "/api/v1/jobs",
+                json={"type": "test.work", "payload": {"sleep": 1}},
+                headers=capped_headers,
+            )
+        ).json()["id"]
         for _ in range(3)
     ]
     urgent = (
-        await client.post("/api/v1/jobs", json={"type": "test.noop", "priority": 10}, headers=free_headers)
+        await client.post(
+            "/api/v1/jobs", json={"type": "test.noop", "priority": 10}, headers=free_headers
+        )
     ).json()["id"]
     async with running_worker(app, concurrency=3):
         done = await wait_for_job(client, free_headers, urgent)
-        running = (await client.get("/api/v1/jobs?status=running", headers=capped_headers)).json()["total"]
+        running = (await client.get("/api/v1/jobs?status=running", headers=capped_headers)).json()[
+            "total"
+        ]
         assert running <= 1
         for job_id in slow:
             await wait_for_job(client, capped_headers, job_id)
@@ -245,9 +280,12 @@ async def test_tenant_running_cap_and_priority(client: Any, app: Any, owner_engi
     async with owner_engine.begin() as connection:
         rows = (
             await connection.execute(
-                text("SELECT started_at, finished_at FROM jobs WHERE id = ANY(:ids) ORDER BY started_at"),
+                text(
+                    "SELECT started_at, finished_at FROM jobs WHERE id = ANY(:ids) "
+                    "ORDER BY started_at"
+                ),
                 {"ids": slow},
             )
         ).all()
-    for earlier, later in zip(rows, rows[1:], strict=False):
+    for earlier, later in itertools.pairwise(rows):
         assert later.started_at >= earlier.finished_at  # never two at once under a cap of 1

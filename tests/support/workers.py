@@ -20,12 +20,21 @@ FAST_ENV = {
 
 
 def worker_env(database_url: str, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    return clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, **FAST_ENV, **extra)
+    return clean_env(
+        DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, **FAST_ENV, **extra
+    )
 
 
 def start_worker(env: dict[str, str], concurrency: int = 4) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*DOSSIER, "worker", "--concurrency", str(concurrency), "--import", "tests.support.job_types"],
+        [
+            *DOSSIER,
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--import",
+            "tests.support.job_types",
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -47,7 +56,9 @@ def stop_worker(process: subprocess.Popen[str], timeout: float = 20) -> str:
 
 
 @contextmanager
-def workers(env: dict[str, str], count: int = 1, concurrency: int = 4) -> Iterator[list[subprocess.Popen[str]]]:
+def workers(
+    env: dict[str, str], count: int = 1, concurrency: int = 4
+) -> Iterator[list[subprocess.Popen[str]]]:
     processes = [start_worker(env, concurrency) for _ in range(count)]
     try:
         yield processes

@@ -30,11 +30,15 @@ class Receiver:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode().split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        headers = {
+            k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+        }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.requests.append((headers, body))
         status = self.statuses.pop(0) if self.statuses else 200
-        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
         writer.close()
 
@@ -63,8 +67,12 @@ def permissive(app: Any) -> Any:
     app.state.settings = original
 
 
-async def _create(client: Any, headers: dict[str, str], url: str, events: list[str]) -> dict[str, Any]:
-    answer = await client.post("/api/v1/webhooks", json={"url": url, "events": events}, headers=headers)
+async def _create(
+    client: Any, headers: dict[str, str], url: str, events: list[str]
+) -> dict[str, Any]:
+    answer = await client.post(
+        "/api/v1/webhooks", json={"url": url, "events": events}, headers=headers
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()  # type: ignore[no-any-return]
 
@@ -86,13 +94,17 @@ async def _create(client: Any, headers: dict[str, str], url: str, events: list[s
 async def test_unsafe_targets_are_refused(client: Any, app: Any, url: str) -> None:
     tenant = await make_tenant(app)
     answer = await client.post(
-        "/api/v1/webhooks", json={"url": url, "events": ["job.succeeded"]}, headers=bearer_headers(app, tenant.owner)
+        "/api/v1/webhooks",
+        json={"url": url, "events": ["job.succeeded"]},
+        headers=bearer_headers(app, tenant.owner),
     )
     assert answer.status_code == 422
     assert answer.json()["code"] == "unsafe_url"
 
 
-async def test_crud_secret_once_and_permissions(client: Any, permissive: Any, receiver: Receiver) -> None:
+async def test_crud_secret_once_and_permissions(
+    client: Any, permissive: Any, receiver: Receiver
+) -> None:
     app = permissive
     tenant = await make_tenant(app, roles=("owner", "member"))
     other = await make_tenant(app, "Other")
@@ -103,7 +115,8 @@ async def test_crud_secret_once_and_permissions(client: Any, permissive: Any, re
     assert "secret" not in fetched
     assert fetched["events"] == ["job.failed", "job.succeeded"]
     listed = (await client.get("/api/v1/webhooks", headers=headers)).json()
-    assert listed["total"] == 1 and "secret" not in listed["items"][0]
+    assert listed["total"] == 1
+    assert "secret" not in listed["items"][0]
 
     bad_event = await client.post(
         "/api/v1/webhooks", json={"url": receiver.url, "events": ["nope"]}, headers=headers
@@ -116,12 +129,21 @@ async def test_crud_secret_once_and_permissions(client: Any, permissive: Any, re
     member = bearer_headers(app, tenant.users["member"])
     assert (await client.get("/api/v1/webhooks", headers=member)).status_code == 403
     stranger = bearer_headers(app, other.owner)
-    assert (await client.get(f"/api/v1/webhooks/{created['id']}", headers=stranger)).status_code == 404
-    assert (await client.delete(f"/api/v1/webhooks/{created['id']}", headers=headers)).status_code == 204
-    assert (await client.get(f"/api/v1/webhooks/{created['id']}", headers=headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/webhooks/{created['id']}", headers=stranger)
+    ).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/webhooks/{created['id']}", headers=headers)
+    ).status_code == 204
+    assert (
+        await client.get(f"/api/v1/webhooks/{created['id']}", headers=headers)
+    ).status_code == 404
     restored = await client.post(f"/api/v1/webhooks/{created['id']}/restore", headers=headers)
-    assert restored.status_code == 200 and restored.json()["deleted_at"] is None
-    actions = (await client.get("/api/v1/audit-events?resource_type=webhook", headers=headers)).json()
+    assert restored.status_code == 200
+    assert restored.json()["deleted_at"] is None
+    actions = (
+        await client.get("/api/v1/audit-events?resource_type=webhook", headers=headers)
+    ).json()
     assert {"webhook.created", "webhook.updated", "webhook.deleted", "webhook.restored"} <= {
         e["action"] for e in actions["items"]
     }
@@ -139,13 +161,16 @@ async def test_event_delivered_signed_after_retrying_a_5xx(
     async with running_worker(app):
         await wait_for_job(client, headers, job["id"])
         for _ in range(200):
-            deliveries = (await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers)).json()
+            deliveries = (
+                await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers)
+            ).json()
             if deliveries["items"] and deliveries["items"][0]["status"] == "succeeded":
                 break
             await asyncio.sleep(0.05)
     delivery = deliveries["items"][0]
     assert delivery["status"] == "succeeded"
-    assert delivery["attempt"] == 2 and delivery["response_code"] == 200
+    assert delivery["attempt"] == 2
+    assert delivery["response_code"] == 200
     assert len(receiver.requests) == 2
     request_headers, body = receiver.requests[-1]
     verified = StandardWebhook(hook["secret"]).verify(body, request_headers)
@@ -171,8 +196,11 @@ async def test_4xx_is_not_retried_ping_and_redeliver(
         job = await wait_for_job(client, headers, ping.json()["job_id"])
         assert job["status"] == "failed"
         assert job["attempts"] == 1
-        delivery = (await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers)).json()["items"][0]
-        assert delivery["status"] == "failed" and delivery["response_code"] == 400
+        delivery = (
+            await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers)
+        ).json()["items"][0]
+        assert delivery["status"] == "failed"
+        assert delivery["response_code"] == 400
         again = await client.post(
             f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/redeliver", headers=headers
         )
@@ -193,19 +221,26 @@ async def test_endpoint_failing_for_the_configured_period_is_disabled(
     hook = await _create(client, headers, receiver.url, ["job.succeeded"])
     async with owner_engine.begin() as connection:
         await connection.execute(
-            text("UPDATE webhooks SET failing_since = now() - interval '4 days' WHERE id = :id"), {"id": hook["id"]}
+            text("UPDATE webhooks SET failing_since = now() - interval '4 days' WHERE id = :id"),
+            {"id": hook["id"]},
         )
     receiver.statuses = [500] * 20
     ping = (await client.post(f"/api/v1/webhooks/{hook['id']}/ping", headers=headers)).json()
     async with running_worker(app):
         await wait_for_job(client, headers, ping["job_id"])
     fetched = (await client.get(f"/api/v1/webhooks/{hook['id']}", headers=headers)).json()
-    assert fetched["is_active"] is False and fetched["disabled_at"]
-    audit = (await client.get("/api/v1/audit-events?action=webhook.disabled", headers=headers)).json()
+    assert fetched["is_active"] is False
+    assert fetched["disabled_at"]
+    audit = (
+        await client.get("/api/v1/audit-events?action=webhook.disabled", headers=headers)
+    ).json()
     assert audit["items"][0]["actor_type"] == "system"
     # Re-enabling clears the failure streak.
-    enabled = await client.patch(f"/api/v1/webhooks/{hook['id']}", json={"is_active": True}, headers=headers)
-    assert enabled.json()["is_active"] is True and enabled.json()["disabled_at"] is None
+    enabled = await client.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"is_active": True}, headers=headers
+    )
+    assert enabled.json()["is_active"] is True
+    assert enabled.json()["disabled_at"] is None
 
 
 async def test_delivery_refuses_a_private_target_when_not_allowed(

@@ -20,8 +20,19 @@ from backend.worker.registry import PermanentJobError, job_type
 
 ARTIFACT_NAME = "export.zip"
 CASE_FIELDS = (
-    "id", "reference", "title", "description", "status", "priority", "assignee_id", "tags",
-    "due_at", "metadata", "closed_at", "created_at", "updated_at",
+    "id",
+    "reference",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "assignee_id",
+    "tags",
+    "due_at",
+    "metadata",
+    "closed_at",
+    "created_at",
+    "updated_at",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -95,19 +106,25 @@ async def export_case(ctx: JobContext) -> dict[str, Any]:
             await session.execute(
                 text(
                     "SELECT id, title, filename, mime_type, size, sha256, storage_key, created_at "
-                    "FROM documents WHERE case_id = :id AND deleted_at IS NULL ORDER BY created_at, id"
+                    "FROM documents WHERE case_id = :id AND deleted_at IS NULL "
+                    "ORDER BY created_at, id"
                 ),
                 {"id": ctx.job.case_id},
             )
         ).all()
     case_fields = {name: _jsonable(case.get(name)) for name in CASE_FIELDS if name in case}
-    await ctx.log(f"Exporting case {case_fields.get('reference')} with {len(documents)} document(s)")
+    await ctx.log(
+        f"Exporting case {case_fields.get('reference')} with {len(documents)} document(s)"
+    )
     await ctx.progress(1, "exporting")
     manifest_documents: list[dict[str, Any]] = []
 
     async def archive() -> AsyncIterator[bytes]:
         sink = _Sink()
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        writable: Any = sink
+        with zipfile.ZipFile(
+            writable, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6
+        ) as zf:
             for index, document in enumerate(documents):
                 name = _entry_name(document.id, document.filename)
                 digest = hashlib.sha256()
@@ -136,7 +153,8 @@ async def export_case(ctx: JobContext) -> dict[str, Any]:
                 if sink.pending:
                     yield sink.drain()
                 await ctx.progress(
-                    1 + 97 * (index + 1) / len(documents), f"document {index + 1} of {len(documents)}"
+                    1 + 97 * (index + 1) / len(documents),
+                    f"document {index + 1} of {len(documents)}",
                 )
             manifest = {
                 "case": case_fields,
@@ -149,4 +167,8 @@ async def export_case(ctx: JobContext) -> dict[str, Any]:
 
     artifact = await ctx.store_artifact(ARTIFACT_NAME, archive(), content_type="application/zip")
     await ctx.log(f"Export stored: {artifact['size']} bytes")
-    return {"artifact": ARTIFACT_NAME, "size": artifact["size"], "documents": len(manifest_documents)}
+    return {
+        "artifact": ARTIFACT_NAME,
+        "size": artifact["size"],
+        "documents": len(manifest_documents),
+    }

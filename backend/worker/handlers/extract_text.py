@@ -130,7 +130,9 @@ async def _set_status(ctx: JobContext, status: str) -> None:
             text("UPDATE documents SET status = :status, updated_at = now() WHERE id = :id"),
             {"status": status, "id": ctx.job.document_id},
         )
-        emit(session, "document.updated", {"document_id": str(ctx.job.document_id), "status": status})
+        emit(
+            session, "document.updated", {"document_id": str(ctx.job.document_id), "status": status}
+        )
 
 
 @job_type(
@@ -182,7 +184,9 @@ async def _extract(ctx: JobContext) -> dict[str, Any]:
             pages = []
             for index in range(count):
                 pages.append(await ctx.run_blocking(page_text, index))
-                await ctx.progress(10 + 85 * (index + 1) / max(count, 1), f"page {index + 1} of {count}")
+                await ctx.progress(
+                    10 + 85 * (index + 1) / max(count, 1), f"page {index + 1} of {count}"
+                )
             content, page_count = "\n\f".join(pages), count
         elif kind == "docx":
             content, page_count = await ctx.run_blocking(docx_text, path)
@@ -192,19 +196,21 @@ async def _extract(ctx: JobContext) -> dict[str, Any]:
                 raise PermanentJobError(
                     "Tesseract OCR is not installed on this worker: images cannot be read"
                 )
-            language = str(ctx.payload.get("ocr_language", "eng"))
+            ocr_language = str(ctx.payload.get("ocr_language", "eng"))
             count = await ctx.run_blocking(image_frames, path)
             pages = []
             for index in range(count):
-                pages.append(await ctx.run_blocking(ocr_frame, path, index, language))
-                await ctx.progress(10 + 85 * (index + 1) / count, f"OCR page {index + 1} of {count}")
+                pages.append(await ctx.run_blocking(ocr_frame, path, index, ocr_language))
+                await ctx.progress(
+                    10 + 85 * (index + 1) / count, f"OCR page {index + 1} of {count}"
+                )
             content, page_count = "\n\f".join(pages), count
         else:
             content = await ctx.run_blocking(plain_text, path)
             page_count = 1
             await ctx.progress(90, "text decoded")
     content = content.replace("\x00", "")[:MAX_TEXT_CHARS]
-    language = await ctx.run_blocking(detect_language, content)
+    language: str | None = await ctx.run_blocking(detect_language, content)
     async with ctx.transaction() as session:
         updated = (
             await session.execute(
@@ -213,7 +219,12 @@ async def _extract(ctx: JobContext) -> dict[str, Any]:
                     "language = :language, status = 'processed', version = version + 1, "
                     "updated_at = now() WHERE id = :id AND deleted_at IS NULL RETURNING id"
                 ),
-                {"text": content, "pages": page_count, "language": language, "id": ctx.job.document_id},
+                {
+                    "text": content,
+                    "pages": page_count,
+                    "language": language,
+                    "id": ctx.job.document_id,
+                },
             )
         ).first()
         if updated is None:
@@ -226,5 +237,12 @@ async def _extract(ctx: JobContext) -> dict[str, Any]:
         }
         emit(session, "document.processed", data)
         emit(session, "document.updated", data)
-    await ctx.log(f"Extracted {len(content)} characters from {page_count} page(s); language {language}")
-    return {"page_count": page_count, "language": language, "characters": len(content), "kind": kind}
+    await ctx.log(
+        f"Extracted {len(content)} characters from {page_count} page(s); language {language}"
+    )
+    return {
+        "page_count": page_count,
+        "language": language,
+        "characters": len(content),
+        "kind": kind,
+    }

@@ -95,7 +95,10 @@ async def deliver(ctx: JobContext) -> dict[str, Any]:
             timeout=ctx.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
         ) as client:
             response = await client.post(
-                _pinned(url, target.addresses[0]), content=body, headers=headers, extensions=extensions
+                _pinned(url, target.addresses[0]),
+                content=body,
+                headers=headers,
+                extensions=extensions,
             )
         status_code = response.status_code
     except UnsafeUrl as exc:
@@ -106,8 +109,10 @@ async def deliver(ctx: JobContext) -> dict[str, Any]:
 
     succeeded = status_code is not None and 200 <= status_code < 300
     unsafe = error is not None and error.startswith("Refused")
-    retryable = not succeeded and not unsafe and (
-        status_code is None or status_code >= 500 or status_code in RETRYABLE_STATUS
+    retryable = (
+        not succeeded
+        and not unsafe
+        and (status_code is None or status_code >= 500 or status_code in RETRYABLE_STATUS)
     )
     final = succeeded or not retryable or attempt >= ctx.job.max_attempts
     delay = None
@@ -132,7 +137,9 @@ async def deliver(ctx: JobContext) -> dict[str, Any]:
             response_code=status_code,
             duration_ms=duration_ms,
             error=error,
-            next_retry_at=datetime.now(UTC) + timedelta(seconds=delay) if delay is not None else None,
+            next_retry_at=datetime.now(UTC) + timedelta(seconds=delay)
+            if delay is not None
+            else None,
         )
     if succeeded:
         return {"status_code": status_code, "duration_ms": duration_ms}
