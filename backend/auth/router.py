@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, params, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.auth.deps import CurrentPrincipal
+from backend.auth.limits import login_rate_limit, password_reset_rate_limit
 from backend.auth.schemas import (
     InvitationAcceptIn,
     InvitationAcceptOut,
@@ -36,8 +37,8 @@ AppDatabase = Annotated[Database, Depends(get_database)]
 
 # Rate limits of the public routes are dependencies added here (see
 # `backend/auth/limits.py`); the routes themselves do no limiting.
-LOGIN_DEPENDENCIES: list[params.Depends] = []
-PASSWORD_RESET_DEPENDENCIES: list[params.Depends] = []
+LOGIN_DEPENDENCIES: list[params.Depends] = [Depends(login_rate_limit)]
+PASSWORD_RESET_DEPENDENCIES: list[params.Depends] = [Depends(password_reset_rate_limit)]
 
 
 def _token_out(tokens: TokenPair) -> TokenOut:

@@ -9,37 +9,24 @@ import math
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Form
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from backend.auth.limits import login_rate_limit, password_reset_rate_limit
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import make_settings
-from tests.factories import bearer_headers, make_api_key, make_tenant
+from tests.factories import PASSWORD, bearer_headers, make_api_key, make_tenant
 
 ROUTE = "/api/v1/tenant"  # any /api/v1 route: the limit is router-wide
+TOKEN = "/api/v1/auth/token"
+RESET = "/api/v1/auth/password-reset/request"
 
 AppFactory = Callable[..., Any]
-
-
-def _probe_routes(app: FastAPI) -> None:
-    """Stand-ins carrying the real limiter dependencies of the auth routes."""
-
-    @app.post("/probe/token", dependencies=[Depends(login_rate_limit)])
-    async def token(
-        username: Annotated[str, Form()], password: Annotated[str, Form()]
-    ) -> dict[str, str]:
-        return {"username": username}
-
-    @app.post("/probe/reset", dependencies=[Depends(password_reset_rate_limit)])
-    async def reset(body: dict[str, str]) -> dict[str, str]:
-        return body
 
 
 @pytest.fixture
@@ -53,7 +40,6 @@ async def limited(database_url: str, redis_url: str) -> AsyncIterator[Callable[.
     ) -> AsyncIterator[tuple[FastAPI, Callable[[str], httpx.AsyncClient]]]:
         settings = make_settings(database_url, overrides.pop("redis_url", redis_url), **overrides)
         app = create_app(settings)
-        _probe_routes(app)
         async with app.router.lifespan_context(app):
 
             def make_client(ip: str = "10.0.0.1") -> httpx.AsyncClient:
@@ -167,34 +153,38 @@ async def test_retry_after_is_the_buckets_remaining_time_and_keys_expire(
 
 async def test_login_limit_per_ip_and_per_username_resets_after_window(limited: Any) -> None:
     async with limited(rate_limit_login="2/1", rate_limit_anonymous="100/60") as (
-        _app,
+        app,
         make_client,
     ):
-        form = {"username": "Someone@Example.test", "password": "wrong"}
+        tenant = await make_tenant(app)
+        email = tenant.owner.email
+        wrong = {"username": email, "password": "not the password"}
+        right = {"username": email.upper(), "password": PASSWORD}
         async with make_client("10.0.1.1") as first, make_client("10.0.1.2") as second:
-            assert (await first.post("/probe/token", data=form)).status_code == 200
-            assert (await first.post("/probe/token", data=form)).status_code == 200
-            refused = await first.post("/probe/token", data=form)
+            assert (await first.post(TOKEN, data=wrong)).status_code == 401
+            assert (await first.post(TOKEN, data=wrong)).status_code == 401
+            refused = await first.post(TOKEN, data=wrong)
             assert refused.status_code == 429
+            assert refused.json()["code"] == "rate_limited"
             assert refused.headers["retry-after"] == "1"
-            # Same username from another IP: the username's bucket is full too
-            # (and case does not make a new username).
-            other_case = {**form, "username": "someone@example.test"}
-            assert (await second.post("/probe/token", data=other_case)).status_code == 429
-            # The form still reaches the route intact after the limiter read it.
+            # Same username from another IP (in other letter case): the
+            # username's bucket is full too, even with the right password.
+            assert (await second.post(TOKEN, data=right)).status_code == 429
+            # After the window the right password works: the form reached
+            # the route intact after the limiter read it.
             await asyncio.sleep(1.1)
-            ok = await second.post("/probe/token", data=form)
-            assert ok.status_code == 200
-            assert ok.json() == {"username": "Someone@Example.test"}
+            ok = await second.post(TOKEN, data=right)
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["token_type"] == "bearer"
             # One IP trying many usernames trips its IP bucket.
             await asyncio.sleep(1.1)
             statuses = [
                 (
-                    await first.post("/probe/token", data={**form, "username": f"u{i}@x.test"})
+                    await first.post(TOKEN, data={**wrong, "username": f"u{i}@example.test"})
                 ).status_code
                 for i in range(3)
             ]
-            assert statuses == [200, 200, 429]
+            assert statuses == [401, 401, 429]
 
 
 async def test_password_reset_requests_are_limited(limited: Any) -> None:
@@ -204,10 +194,15 @@ async def test_password_reset_requests_are_limited(limited: Any) -> None:
         make_client("10.0.2.2") as second,
     ):
         body = {"email": "victim@example.test"}
-        assert (await first.post("/probe/reset", json=body)).status_code == 200
-        assert (await first.post("/probe/reset", json=body)).status_code == 429
+        assert (await first.post(RESET, json=body)).status_code == 202
+        assert (await first.post(RESET, json=body)).status_code == 429
         # Per email too: another IP cannot mail-bomb the same address.
-        assert (await second.post("/probe/reset", json=body)).status_code == 429
+        refused = await second.post(RESET, json=body)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) <= 60
+        # Another address from a fresh IP is fine.
+        async with make_client("10.0.2.3") as third:
+            assert (await third.post(RESET, json={"email": "x@example.test"})).status_code == 202
 
 
 def _failures() -> float:
