@@ -39,6 +39,26 @@ async def _run(name: str, check: Check, app: Any) -> str:
     return "ok"
 
 
+async def queue_report(app: Any) -> dict[str, Any] | None:
+    """The job queue's depth and the age of its oldest queued job (None if unreadable)."""
+    from backend.jobs.monitoring import queue_summary
+
+    try:
+        return await asyncio.wait_for(queue_summary(app.state.db), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("queue report failed", extra={"error": type(exc).__name__})
+        return None
+
+
+async def refresh_queue_gauges(app: Any) -> None:
+    from backend.jobs.monitoring import refresh_job_gauges
+
+    try:
+        await asyncio.wait_for(refresh_job_gauges(app.state.db), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("job metrics unavailable", extra={"error": type(exc).__name__})
+
+
 async def run_checks(app: Any) -> dict[str, str]:
     results = await asyncio.gather(*(_run(name, check, app) for name, check in CHECKS.items()))
     return dict(zip(CHECKS, results, strict=True))

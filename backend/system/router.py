@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from backend import __version__
 from backend.kit.errors import problem_response
 from backend.kit.metrics import DB_POOL, render_metrics
-from backend.system.readiness import run_checks
+from backend.system.readiness import queue_report, refresh_queue_gauges, run_checks
 
 router = APIRouter(tags=["system"])
 
@@ -40,7 +40,9 @@ async def health() -> Health:
 async def ready(request: Request) -> JSONResponse:
     checks = await run_checks(request.app)
     if all(result == "ok" for result in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks})
+        return JSONResponse(
+            {"status": "ok", "checks": checks, "queue": await queue_report(request.app)}
+        )
     down = ", ".join(name for name, result in checks.items() if result != "ok")
     return problem_response(503, "service_unavailable", f"Unavailable: {down}", checks=checks)
 
@@ -53,6 +55,7 @@ async def version(request: Request) -> Version:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     await asyncio.to_thread(_refresh_pool_gauges, request.app)
+    await refresh_queue_gauges(request.app)
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)
 

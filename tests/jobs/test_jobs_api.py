@@ -292,3 +292,20 @@ async def test_case_export_needs_a_case_of_the_tenant(client: Any, app: Any) -> 
     assert answer.status_code == 404
     mine = await make_case(app, tenant.id)
     await _job(client, headers, type="case.export", case_id=str(mine))
+
+
+async def test_ready_and_metrics_report_the_queue(client: Any, app: Any, owner_engine: Any) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    job = await _job(client, headers)
+    async with owner_engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE jobs SET created_at = now() - interval '90 seconds' WHERE id = :id"),
+            {"id": job["id"]},
+        )
+    ready = (await client.get("/ready")).json()
+    assert ready["queue"]["queued"] == 1
+    assert ready["queue"]["oldest_queued_age_seconds"] >= 90
+    metrics = (await client.get("/metrics")).text
+    assert 'dossier_jobs{status="queued",type="test.noop"} 1.0' in metrics
+    assert "dossier_jobs_oldest_queued_age_seconds" in metrics
