@@ -27,7 +27,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from backend.kit.db import system_scope
+from backend.kit.db import system_scope, tenant_scope
 from backend.roles.permissions import SYSTEM_ROLES, Permission
 from tests.factories import (
     PASSWORD,
@@ -39,6 +39,7 @@ from tests.factories import (
 )
 
 SUPERADMIN = "superadmin"  # `Route.permission` of platform admin routes
+PUBLIC = "public"  # `Route.permission` of routes that need no credentials
 IDENTITIES = (
     "owner",
     "admin",
@@ -61,7 +62,7 @@ class World:
     platform: TenantFixture  # the superadmin's
 
 
-Setup = Callable[[World], Awaitable[dict[str, str]]]
+Setup = Callable[[World, httpx.AsyncClient], Awaitable[dict[str, str]]]
 Body = Callable[[World], Any]
 
 
@@ -71,8 +72,8 @@ class Route:
     path: str  # `{name}` placeholders are filled by `setup`
     permission: str | None  # None: any authenticated caller; SUPERADMIN: platform admins
     status: int = 200
-    body: Body | None = None
-    form: Body | None = None
+    body: Callable[[World, dict[str, str]], Any] | None = None
+    form: Callable[[World, dict[str, str]], Any] | None = None
     setup: Setup | None = None  # makes a fresh resource in `world.tenant` per identity
     item: bool = False  # addresses one resource of `world.tenant`: other tenants get 404
     overrides: dict[str, int] = field(default_factory=dict)
@@ -91,6 +92,8 @@ def _permissions_of(identity: str) -> frozenset[str]:
 def expected(route: Route, identity: str) -> int:
     if identity in route.overrides:
         return route.overrides[identity]
+    if route.permission == PUBLIC:
+        return route.status
     if identity == "anonymous":
         return 401
     if route.permission == SUPERADMIN:
@@ -130,21 +133,72 @@ async def _headers(world: World, route: Route, identity: str) -> dict[str, str]:
 # --- Set-ups: a fresh resource of `world.tenant` ------------------------------
 
 
-async def _api_key(world: World) -> dict[str, str]:
+async def _sql(world: World, statement: str, **params: Any) -> None:
+    with tenant_scope(world.tenant.id):
+        async with world.app.state.db.transaction() as session:
+            await session.execute(text(statement), params)
+
+
+async def _api_key(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     key = await make_api_key(world.app, world.tenant.id, ["documents:read"])
     return {"id": str(key.id)}
 
 
-async def _tenant_id(world: World) -> dict[str, str]:
+async def _user(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    user_id = uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO users (id, tenant_id, email, deleted_at) VALUES (:id, :t, :email, :deleted)",
+        id=user_id,
+        t=world.tenant.id,
+        email=unique_email("matrix"),
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"id": str(user_id)}
+
+
+async def _deleted_user(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _user(world, client, deleted=True)
+
+
+async def _role(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    role_id = uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO roles (id, tenant_id, name, permissions, deleted_at)"
+        " VALUES (:id, :t, :name, '{documents:read}', :deleted)",
+        id=role_id,
+        t=world.tenant.id,
+        name=f"custom-{role_id.hex[:8]}",
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"id": str(role_id)}
+
+
+async def _deleted_role(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _role(world, client, deleted=True)
+
+
+async def _refresh_token(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/token", data=_owner_login(world, {}))
+    assert response.status_code == 200, response.text
+    return {"refresh_token": response.json()["refresh_token"]}
+
+
+async def _tenant_id(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     return {"id": str(world.tenant.id)}
 
 
-async def _target_tenant(world: World) -> dict[str, str]:
+async def _target_tenant(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     target = await make_tenant(world.app, "Target")
     return {"id": str(target.id)}
 
 
-async def _deleted_tenant(world: World) -> dict[str, str]:
+async def _deleted_tenant(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     target = await make_tenant(world.app, "Deleted")
     with system_scope("tests.matrix"):
         async with world.app.state.db.transaction() as session:
@@ -155,19 +209,143 @@ async def _deleted_tenant(world: World) -> dict[str, str]:
     return {"id": str(target.id)}
 
 
-def _new_tenant(world: World) -> dict[str, Any]:
+# --- Bodies -----------------------------------------------------------------------
+
+
+def _owner_login(world: World, params: dict[str, str]) -> dict[str, str]:
+    return {"username": world.tenant.owner.email, "password": PASSWORD}
+
+
+def _new_tenant(world: World, params: dict[str, str]) -> dict[str, Any]:
     return {"name": "Made", "owner_email": unique_email("made"), "owner_password": PASSWORD}
 
 
+def _signup(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"tenant_name": "Signed up", "email": unique_email("signup"), "password": PASSWORD}
+
+
+def _new_user(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"email": unique_email("new"), "password": PASSWORD, "roles": []}
+
+
+def _new_role(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"name": f"role-{uuid.uuid4().hex[:8]}", "permissions": []}
+
+
+def _bogus_token(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"token": "not-a-real-token-" + uuid.uuid4().hex, "new_password": PASSWORD + "!"}
+
+
+USER_ONLY = {"key_with": 403, "key_without": 403}  # sessions and profiles are users'
+
 ROUTES: list[Route] = [
-    # API keys (api_keys:manage; keys may list and revoke but never mint keys)
+    # --- Auth: public routes need no credentials and ignore any sent ---
+    Route("POST", "/api/v1/auth/signup", PUBLIC, 201, body=_signup),
+    Route("POST", "/api/v1/auth/token", PUBLIC, form=_owner_login),
+    Route(
+        "POST",
+        "/api/v1/auth/refresh",
+        PUBLIC,
+        setup=_refresh_token,
+        body=lambda world, params: params,
+    ),
+    Route(
+        "POST",
+        "/api/v1/auth/password-reset/request",
+        PUBLIC,
+        202,
+        body=lambda world, params: {"email": world.tenant.owner.email},
+    ),
+    # An unknown token is 422 for everyone: the route is reachable without credentials.
+    Route("POST", "/api/v1/auth/password-reset/confirm", PUBLIC, 422, body=_bogus_token),
+    Route(
+        "POST",
+        "/api/v1/auth/invitations/accept",
+        PUBLIC,
+        422,
+        body=lambda world, params: {
+            "token": "not-a-real-token-" + uuid.uuid4().hex,
+            "password": PASSWORD,
+        },
+    ),
+    # --- Auth: the signed-in user's own session ---
+    Route("GET", "/api/v1/auth/me", None, overrides=USER_ONLY),
+    Route("POST", "/api/v1/auth/logout", None, 204, overrides=USER_ONLY),
+    Route("POST", "/api/v1/auth/logout-all", None, 204, overrides=USER_ONLY),
+    Route(
+        "POST",
+        "/api/v1/auth/password",
+        None,
+        body=lambda world, params: {
+            "current_password": PASSWORD,
+            "new_password": PASSWORD + " again",
+        },
+        overrides=USER_ONLY,
+    ),
+    # --- Users ---
+    Route("GET", "/api/v1/users", Permission.USERS_READ),
+    Route("POST", "/api/v1/users", Permission.USERS_MANAGE, 201, body=_new_user),
+    Route(
+        "POST",
+        "/api/v1/users/invitations",
+        Permission.USERS_MANAGE,
+        201,
+        body=lambda world, params: {"email": unique_email("invited"), "roles": []},
+    ),
+    Route("GET", "/api/v1/users/{id}", Permission.USERS_READ, setup=_user, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/users/{id}",
+        Permission.USERS_MANAGE,
+        setup=_user,
+        item=True,
+        body=lambda world, params: {"full_name": "Renamed"},
+    ),
+    Route("DELETE", "/api/v1/users/{id}", Permission.USERS_MANAGE, 204, setup=_user, item=True),
+    Route(
+        "POST",
+        "/api/v1/users/{id}/restore",
+        Permission.USERS_MANAGE,
+        setup=_deleted_user,
+        item=True,
+    ),
+    Route(
+        "PUT",
+        "/api/v1/users/{id}/roles",
+        Permission.USERS_MANAGE,
+        setup=_user,
+        item=True,
+        body=lambda world, params: {"roles": []},
+    ),
+    # --- Roles and the permission catalogue ---
+    Route("GET", "/api/v1/permissions", Permission.ROLES_READ),
+    Route("GET", "/api/v1/roles", Permission.ROLES_READ),
+    Route("POST", "/api/v1/roles", Permission.ROLES_MANAGE, 201, body=_new_role),
+    Route("GET", "/api/v1/roles/{id}", Permission.ROLES_READ, setup=_role, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/roles/{id}",
+        Permission.ROLES_MANAGE,
+        setup=_role,
+        item=True,
+        body=lambda world, params: {"description": "changed"},
+    ),
+    Route("DELETE", "/api/v1/roles/{id}", Permission.ROLES_MANAGE, 204, setup=_role, item=True),
+    Route(
+        "POST",
+        "/api/v1/roles/{id}/restore",
+        Permission.ROLES_MANAGE,
+        setup=_deleted_role,
+        item=True,
+    ),
+    # --- API keys (api_keys:manage; keys may list and revoke but never mint keys) ---
     Route("GET", "/api/v1/api-keys", Permission.API_KEYS_MANAGE),
     Route(
         "POST",
         "/api/v1/api-keys",
         Permission.API_KEYS_MANAGE,
         201,
-        body=lambda world: {"name": "matrix", "scopes": []},
+        body=lambda world, params: {"name": "matrix", "scopes": []},
         overrides={"key_with": 403},
     ),
     Route("GET", "/api/v1/api-keys/{id}", Permission.API_KEYS_MANAGE, setup=_api_key, item=True),
@@ -179,17 +357,17 @@ ROUTES: list[Route] = [
         setup=_api_key,
         item=True,
     ),
-    # Audit log
+    # --- Audit log ---
     Route("GET", "/api/v1/audit-events", Permission.AUDIT_READ),
-    # The caller's tenant
+    # --- The caller's tenant ---
     Route("GET", "/api/v1/tenant", Permission.TENANT_READ),
     Route(
         "PATCH",
         "/api/v1/tenant",
         Permission.TENANT_MANAGE,
-        body=lambda world: {"name": f"Renamed {uuid.uuid4().hex[:4]}"},
+        body=lambda world, params: {"name": f"Renamed {uuid.uuid4().hex[:4]}"},
     ),
-    # Platform admin
+    # --- Platform admin: superadmins only, never API keys ---
     Route("GET", "/api/v1/admin/tenants", SUPERADMIN),
     Route("POST", "/api/v1/admin/tenants", SUPERADMIN, 201, body=_new_tenant),
     Route("GET", "/api/v1/admin/tenants/{id}", SUPERADMIN, setup=_tenant_id),
@@ -198,7 +376,7 @@ ROUTES: list[Route] = [
         "/api/v1/admin/tenants/{id}",
         SUPERADMIN,
         setup=_tenant_id,
-        body=lambda world: {"plan": "pro"},
+        body=lambda world, params: {"plan": "pro"},
     ),
     Route("DELETE", "/api/v1/admin/tenants/{id}", SUPERADMIN, 204, setup=_target_tenant),
     Route("POST", "/api/v1/admin/tenants/{id}/restore", SUPERADMIN, setup=_deleted_tenant),
@@ -225,12 +403,12 @@ async def test_route_answers_each_identity_as_spec_says(
 ) -> None:
     answers: dict[str, int] = {}
     for identity in IDENTITIES:
-        params = await route.setup(world) if route.setup else {}
+        params = await route.setup(world, client) if route.setup else {}
         kwargs: dict[str, Any] = {"headers": await _headers(world, route, identity)}
         if route.body is not None:
-            kwargs["json"] = route.body(world)
+            kwargs["json"] = route.body(world, params)
         if route.form is not None:
-            kwargs["data"] = route.form(world)
+            kwargs["data"] = route.form(world, params)
         response = await client.request(route.method, route.path.format(**params), **kwargs)
         answers[identity] = response.status_code
         if response.status_code >= 400:
@@ -245,7 +423,16 @@ def test_every_api_route_is_in_the_matrix_or_owned_by_a_later_domain(app: Any) -
     """Routes of identity and access (issue 3) must all have a row."""
     covered = {(route.method, _normalise(route.path)) for route in ROUTES}
     schema = app.openapi()
-    prefixes = ("/api/v1/api-keys", "/api/v1/audit-events", "/api/v1/tenant", "/api/v1/admin")
+    prefixes = (
+        "/api/v1/auth",
+        "/api/v1/users",
+        "/api/v1/roles",
+        "/api/v1/permissions",
+        "/api/v1/api-keys",
+        "/api/v1/audit-events",
+        "/api/v1/tenant",
+        "/api/v1/admin",
+    )
     missing = []
     for path, operations in schema["paths"].items():
         if not path.startswith(prefixes):
