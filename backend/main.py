@@ -13,17 +13,17 @@ from fastapi.routing import APIRoute
 
 from backend import __version__
 from backend.api import api_router
-from backend.kit.db import Database
-from backend.kit.errors import install_error_handlers
 from backend.events.hub import close_hub
 from backend.events.router import ws_router as events_ws_router
+from backend.kit.db import Database
+from backend.kit.errors import install_error_handlers
 from backend.kit.events import EventBus, configure_event_bus
-from backend.kit.storage import close_storages, configure_storage
 from backend.kit.logging import configure_logging
 from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware
 from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
+from backend.kit.storage import close_storages, configure_storage
 from backend.settings import Settings, get_settings
 from backend.system.router import router as system_router
 from backend.webhooks.service import webhook_service
@@ -105,7 +105,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(events_ws_router)
 
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size)
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=settings.gzip_minimum_size,
+        # Already-compressed or binary downloads stream as they are (sizes, ranges).
+        exclude_content_types=(
+            "text/event-stream",
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "image/tiff",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/octet-stream",
+            "application/zip",
+        ),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

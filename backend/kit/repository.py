@@ -119,7 +119,10 @@ class Repository(Generic[M]):
         id_column = self.model.id
         nullable = bool(inspect(self.model).columns[query.sort.field].nullable)
         if query.sort.descending:
-            order = [column.desc().nulls_last(), id_column.desc()]
+            # `DESC NULLS LAST` cannot walk a plain index backwards; a NOT NULL
+            # column needs no NULLS clause, so its tenant-leading index serves.
+            descending = column.desc()
+            order = [descending.nulls_last() if nullable else descending, id_column.desc()]
         else:
             order = [column.asc().nulls_last(), id_column.asc()]
         if not query.keyset:

@@ -65,6 +65,8 @@ async def test_upload_get_and_download(
     assert body.status_code == 200
     assert body.content == content
     assert body.headers["content-type"] == "application/pdf"
+    assert "content-encoding" not in body.headers  # binary downloads are not re-compressed
+    assert body.headers["content-length"] == str(len(content))
     assert body.headers["etag"] == f'"{document["sha256"]}"'
     assert body.headers["content-disposition"].startswith('attachment; filename="report.pdf"')
     inline = await client.get(

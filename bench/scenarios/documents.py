@@ -1,0 +1,222 @@
+"""Issue 4: document upload and download throughput against the disk, and
+`GET /documents?limit=20` over 1,000,000 documents in 100 tenants (page 1
+and a keyset page 10,000 rows deep)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from backend.kit.pagination import SortSpec, encode_cursor
+from bench.context import BenchContext
+from bench.registry import CustomScenario, HttpScenario, Measurement, Request, RunOptions, register
+
+MB = 1024 * 1024
+FILE_MB = 100
+ROUNDS = 3
+DOCUMENTS = 1_000_000
+TENANTS = 100
+
+
+def _payload() -> bytes:
+    block = os.urandom(MB)
+    return b"%PDF-1.7\n" + (block * FILE_MB)[9:]
+
+
+async def _unlimited_storage(context: BenchContext) -> None:
+    tenant = await context.tenant()
+    connection = await asyncpg.connect(context.dsn)
+    try:
+        await connection.execute(
+            "UPDATE tenants SET limits = limits || jsonb_build_object('storage_bytes', 1000000000000::bigint)"
+            " WHERE id = $1",
+            tenant.id,
+        )
+    finally:
+        await connection.close()
+
+
+def _disk_write(path: str, data: bytes) -> None:
+    digest = hashlib.sha256()
+    with open(path, "wb") as handle:
+        for start in range(0, len(data), MB):
+            chunk = data[start : start + MB]
+            digest.update(chunk)
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+async def disk_write(context: BenchContext, options: RunOptions) -> Measurement:
+    data = context.state.setdefault("documents.payload", _payload())
+    path = str(context.work_dir / "disk-baseline.bin")
+    best = 0.0
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        await asyncio.to_thread(_disk_write, path, data)
+        best = max(best, FILE_MB / (time.perf_counter() - started))
+    return Measurement(throughput=best, unit="MB/s", count=ROUNDS, details={"file_mb": FILE_MB})
+
+
+def _disk_read(path: str) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(MB):
+            digest.update(chunk)
+
+
+async def disk_read(context: BenchContext, options: RunOptions) -> Measurement:
+    path = str(context.work_dir / "disk-baseline.bin")
+    if not os.path.exists(path):
+        await asyncio.to_thread(
+            _disk_write, path, context.state.setdefault("documents.payload", _payload())
+        )
+    best = 0.0
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        await asyncio.to_thread(_disk_read, path)
+        best = max(best, FILE_MB / (time.perf_counter() - started))
+    return Measurement(throughput=best, unit="MB/s", count=ROUNDS)
+
+
+async def api_upload(context: BenchContext, options: RunOptions) -> Measurement:
+    data = context.state.setdefault("documents.payload", _payload())
+    headers = await context.owner_headers()
+    best = 0.0
+    async with httpx.AsyncClient(base_url=context.app_url, headers=headers, timeout=600) as http:
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            answer = await http.post(
+                "/api/v1/documents",
+                params={"allow_duplicate": "true"},
+                files={"file": ("bench.pdf", data, "application/pdf")},
+            )
+            elapsed = time.perf_counter() - started
+            if answer.status_code != 201:
+                raise RuntimeError(f"upload answered {answer.status_code}: {answer.text[:300]}")
+            context.state["documents.uploaded"] = answer.json()["id"]
+            best = max(best, FILE_MB / elapsed)
+    return Measurement(throughput=best, unit="MB/s", count=ROUNDS, details={"file_mb": FILE_MB})
+
+
+async def api_download(context: BenchContext, options: RunOptions) -> Measurement:
+    if "documents.uploaded" not in context.state:
+        await _unlimited_storage(context)
+        await api_upload(context, RunOptions(duration=options.duration, connections=1))
+    document_id = context.state["documents.uploaded"]
+    headers = await context.owner_headers()
+    best = 0.0
+    async with httpx.AsyncClient(base_url=context.app_url, headers=headers, timeout=600) as http:
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            received = 0
+            async with http.stream("GET", f"/api/v1/documents/{document_id}/content") as answer:
+                async for chunk in answer.aiter_raw():
+                    received += len(chunk)
+            elapsed = time.perf_counter() - started
+            if received != FILE_MB * MB:
+                raise RuntimeError(f"downloaded {received} bytes")
+            best = max(best, FILE_MB / elapsed)
+    return Measurement(throughput=best, unit="MB/s", count=ROUNDS)
+
+
+SEED_SQL = """
+INSERT INTO documents (id, tenant_id, created_at, updated_at, title, filename, mime_type,
+                       size, sha256, storage_key, tags)
+SELECT gen_random_uuid(), t.ids[1 + (i % $2)], now() - make_interval(secs => i),
+       now() - make_interval(secs => i), 'Document ' || i, 'doc-' || i || '.pdf',
+       'application/pdf', 1000 + i, md5(i::text) || md5((i + 1)::text),
+       'tenants/seed/documents/' || i, ARRAY['bench']
+FROM generate_series(1, $1) AS i, (SELECT $3::uuid[] AS ids) AS t
+"""
+
+
+async def seed_documents(context: BenchContext) -> None:
+    if "documents.seeded" in context.state:
+        return
+    tenants = await context.tenants(TENANTS)
+    connection = await asyncpg.connect(context.dsn)
+    try:
+        await connection.execute(SEED_SQL, DOCUMENTS, TENANTS, [t.id for t in tenants])
+        await connection.execute("VACUUM (ANALYZE) documents")
+        # The cursor of the 10,000th row of each tenant in the default order.
+        deep: dict[uuid.UUID, str] = {}
+        for tenant in tenants:
+            row = await connection.fetchrow(
+                "SELECT created_at, id FROM documents WHERE tenant_id = $1 AND deleted_at IS NULL"
+                " ORDER BY created_at DESC, id DESC OFFSET 9999 LIMIT 1",
+                tenant.id,
+            )
+            deep[tenant.id] = encode_cursor(
+                SortSpec("created_at", True), row["created_at"], row["id"]
+            )
+    finally:
+        await connection.close()
+    context.state["documents.seeded"] = True
+    context.state["documents.deep"] = deep
+
+
+async def page_requests(context: BenchContext) -> list[Request]:
+    tenants = await context.tenants(TENANTS)
+    return [Request("/api/v1/documents?limit=20", headers=context.bearer(t.owner)) for t in tenants]
+
+
+async def deep_requests(context: BenchContext) -> list[Request]:
+    tenants = await context.tenants(TENANTS)
+    deep: dict[Any, str] = context.state["documents.deep"]
+    return [
+        Request(f"/api/v1/documents?limit=20&cursor={deep[t.id]}", headers=context.bearer(t.owner))
+        for t in tenants
+    ]
+
+
+register(
+    CustomScenario(
+        "disk-write-sha256",
+        disk_write,
+        description=f"baseline: {FILE_MB} MB written to disk in 1 MB chunks with sha256 and fsync",
+    ),
+    CustomScenario(
+        "documents-upload",
+        api_upload,
+        baseline="disk-write-sha256",
+        setup=_unlimited_storage,
+        target_ratio=0.5,
+        description=f"POST /api/v1/documents with a {FILE_MB} MB file (best of {ROUNDS})",
+    ),
+    CustomScenario(
+        "disk-read-sha256",
+        disk_read,
+        description=f"baseline: {FILE_MB} MB read from disk in 1 MB chunks and hashed",
+    ),
+    CustomScenario(
+        "documents-download",
+        api_download,
+        baseline="disk-read-sha256",
+        target_ratio=0.7,
+        description=f"GET /api/v1/documents/{{id}}/content of {FILE_MB} MB (best of {ROUNDS})",
+    ),
+    HttpScenario(
+        "documents-list",
+        requests=page_requests,
+        setup=seed_documents,
+        baseline="bare-query",
+        target_ratio=0.35,
+        description=f"GET /documents?limit=20, {DOCUMENTS:,} documents over {TENANTS} tenants",
+    ),
+    HttpScenario(
+        "documents-list-deep",
+        requests=deep_requests,
+        setup=seed_documents,
+        baseline="documents-list",
+        target_ratio=1 / 1.5,
+        description="the keyset page 10,000 rows deep (target: latency within 1.5x of page 1)",
+    ),
+)
