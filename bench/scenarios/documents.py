@@ -35,8 +35,8 @@ async def _unlimited_storage(context: BenchContext) -> None:
     connection = await asyncpg.connect(context.dsn)
     try:
         await connection.execute(
-            "UPDATE tenants SET limits = limits || jsonb_build_object('storage_bytes', 1000000000000::bigint)"
-            " WHERE id = $1",
+            "UPDATE tenants SET limits = limits"
+            " || jsonb_build_object('storage_bytes', 1000000000000::bigint) WHERE id = $1",
             tenant.id,
         )
     finally:
