@@ -121,7 +121,14 @@ async def test_suspend_locks_the_tenant_out_and_reactivate_lets_it_back(
     assert (await client.get("/api/v1/tenant", headers=owner)).status_code == 401
     assert (await client.get("/api/v1/tenant", headers=key.headers)).status_code == 401
 
+    only_suspended = await client.get(
+        f"{URL}/tenants", params={"status": "suspended"}, headers=root
+    )
+    assert [item["id"] for item in only_suspended.json()["items"]] == [str(tenant.id)]
     await client.patch(f"{URL}/tenants/{tenant.id}", json={"status": "active"}, headers=root)
+    assert (
+        await client.get(f"{URL}/tenants", params={"status": "suspended"}, headers=root)
+    ).json()["items"] == []
     assert (await client.get("/api/v1/tenant", headers=owner)).status_code == 200
 
     events = await client.get(
@@ -183,6 +190,10 @@ async def test_delete_and_restore(
     ]
     listed = await client.get(f"{URL}/tenants", headers=root)
     assert str(tenant.id) not in [item["id"] for item in listed.json()["items"]]
+    with_deleted = await client.get(
+        f"{URL}/tenants", params={"include_deleted": "true"}, headers=root
+    )
+    assert str(tenant.id) in [item["id"] for item in with_deleted.json()["items"]]
     assert (await client.get("/api/v1/tenant", headers=owner)).status_code == 401
 
     restored = await client.post(f"{url}/restore", headers=root)
