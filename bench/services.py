@@ -137,6 +137,8 @@ def app_environment(
         "RATE_LIMIT_DEFAULT": "1000000000/60",
         "RATE_LIMIT_ANONYMOUS": "1000000000/60",
         "RATE_LIMIT_LOGIN": "1000000000/60",
+        # The job benchmarks' no-op and progress types (bench/job_types.py).
+        "JOB_MODULES": "bench.job_types",
     }
     values.update(extra or {})
     return values

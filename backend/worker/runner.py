@@ -87,14 +87,25 @@ _CLAIM = text(
     ),
     chosen AS (
         SELECT id FROM ranked WHERE slot <= cap ORDER BY priority DESC, created_at LIMIT :n
+    ),
+    claimed AS (
+        UPDATE jobs AS j
+        SET status = 'running', attempts = j.attempts + 1, locked_by = CAST(:worker AS varchar),
+            locked_until = now() + make_interval(secs => :lease),
+            started_at = now(), finished_at = NULL, updated_at = now()
+        FROM chosen WHERE j.id = chosen.id
+        RETURNING j.id, j.tenant_id, j.type, j.payload, j.attempts, j.max_attempts,
+                  j.document_id, j.case_id, j.batch_id, j.request_id, j.created_by
+    ),
+    logged AS (
+        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
+        SELECT gen_random_uuid(), tenant_id, id, attempts, 'info',
+               'Attempt ' || attempts || ' of ' || max_attempts || ' started by '
+                   || CAST(:worker AS varchar),
+               request_id
+        FROM claimed
     )
-    UPDATE jobs AS j
-    SET status = 'running', attempts = j.attempts + 1, locked_by = :worker,
-        locked_until = now() + make_interval(secs => :lease),
-        started_at = now(), finished_at = NULL, updated_at = now()
-    FROM chosen WHERE j.id = chosen.id
-    RETURNING j.id, j.tenant_id, j.type, j.payload, j.attempts, j.max_attempts, j.document_id,
-              j.case_id, j.batch_id, j.request_id, j.created_by
+    SELECT * FROM claimed
     """
 )
 
@@ -128,6 +139,7 @@ _REAP = text(
 
 _FINISH = text(
     """
+    WITH finished AS (
     UPDATE jobs
     SET status = CAST(:status AS varchar), result = CAST(:result AS jsonb), error = :error,
         progress = CASE WHEN CAST(:status AS varchar) = 'succeeded' THEN 100 ELSE progress END,
@@ -136,7 +148,15 @@ _FINISH = text(
         attempts = attempts - CAST(:refund AS integer),
         locked_by = NULL, locked_until = NULL, updated_at = now()
     WHERE id = :id AND locked_by = :worker AND status = 'running'
-    RETURNING id
+    RETURNING id, tenant_id
+    ),
+    logged AS (
+        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
+        SELECT gen_random_uuid(), tenant_id, id, CAST(:attempt AS integer),
+               CAST(:level AS varchar), CAST(:message AS text), CAST(:request_id AS varchar)
+        FROM finished
+    )
+    SELECT id FROM finished
     """
 )
 
@@ -277,8 +297,8 @@ class Worker:
                     backoff = 0.2
                 except DB_ERRORS as exc:
                     logger.warning(
-                        "claim failed: database unavailable; retrying",
-                        extra={"error": type(exc).__name__, "retry_in": backoff},
+                        "claim failed; retrying",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": backoff},
                     )
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -306,11 +326,6 @@ class Worker:
                 ).all()
                 jobs = [JobSnapshot.from_row(row) for row in rows]
                 for job in jobs:
-                    await write_log(
-                        session,
-                        job,
-                        f"Attempt {job.attempt} of {job.max_attempts} started by {self.worker_id}",
-                    )
                     emit(
                         session,
                         "job.started",
@@ -401,6 +416,28 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
 
     async def _write_outcome(self, job: JobSnapshot, outcome: Outcome) -> None:
+        """The fenced outcome UPDATE and its log line in one statement."""
+        data: dict[str, Any] = {"job_id": str(job.id), "type": job.type, "attempt": job.attempt}
+        if outcome.status is JobStatus.QUEUED:
+            level = "warning"
+            message = (
+                "Released at worker shutdown"
+                if outcome.refund
+                else f"Attempt {job.attempt} failed: {outcome.error}; "
+                f"retrying in {outcome.delay:.1f}s"
+            )
+            event_type = "job.queued"
+            data["retry_in_seconds"] = round(outcome.delay, 3)
+        else:
+            level = "info" if outcome.status is JobStatus.SUCCEEDED else "error"
+            message = f"Attempt {job.attempt} {outcome.status.value}"
+            if outcome.error and outcome.status is not JobStatus.SUCCEEDED:
+                message += f": {outcome.error}"
+            event_type = f"job.{outcome.status.value}"
+            if outcome.status is JobStatus.SUCCEEDED:
+                data["result"] = outcome.result
+            else:
+                data["error"] = outcome.error
         async with self.database.transaction() as session:
             row = (
                 await session.execute(
@@ -418,37 +455,18 @@ class Worker:
                         "refund": 1 if outcome.refund else 0,
                         "id": job.id,
                         "worker": self.worker_id,
+                        "attempt": job.attempt,
+                        "level": level,
+                        "message": message[:10_000],
+                        "request_id": job.request_id,
                     },
                 )
             ).first()
             if row is None:
                 logger.warning("outcome not recorded: lease lost", extra={"job_id": str(job.id)})
                 return
-            data: dict[str, Any] = {"job_id": str(job.id), "type": job.type, "attempt": job.attempt}
             if outcome.status is JobStatus.QUEUED:
-                await write_log(
-                    session,
-                    job,
-                    f"Attempt {job.attempt} failed: {outcome.error}; "
-                    f"retrying in {outcome.delay:.1f}s"
-                    if not outcome.refund
-                    else "Released at worker shutdown",
-                    "warning",
-                )
                 await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-                event_type = "job.queued"
-                data["retry_in_seconds"] = round(outcome.delay, 3)
-            else:
-                level = "info" if outcome.status is JobStatus.SUCCEEDED else "error"
-                message = f"Attempt {job.attempt} {outcome.status.value}"
-                if outcome.error and outcome.status is not JobStatus.SUCCEEDED:
-                    message += f": {outcome.error}"
-                await write_log(session, job, message, level)
-                event_type = f"job.{outcome.status.value}"
-                if outcome.status is JobStatus.SUCCEEDED:
-                    data["result"] = outcome.result
-                else:
-                    data["error"] = outcome.error
             emit(
                 session,
                 event_type,
@@ -527,27 +545,27 @@ class Worker:
 
     # ----------------------------------------------------------------- listen
     async def _listen(self) -> None:
+        """LISTEN on a connection of its own (idle outside any transaction,
+        which is when PostgreSQL delivers notifications); reconnects."""
+        import asyncpg
+
+        dsn = self.database.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
         backoff = 0.2
         while not self._stopping.is_set():
+            connection: Any = None
             try:
-                async with self.database.engine.connect() as connection:
-                    raw = await connection.get_raw_connection()
-                    driver: Any = raw.driver_connection
-                    await driver.add_listener(NOTIFY_CHANNEL, self._notified)
-                    self._wake.set()  # catch up on anything sent while not listening
-                    backoff = 0.2
-                    checked = time.monotonic()
-                    try:
-                        while not self._stopping.is_set() and not driver.is_closed():
-                            await asyncio.sleep(0.5)
-                            if time.monotonic() - checked > 5:
-                                await driver.execute("SELECT 1")
-                                checked = time.monotonic()
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await driver.remove_listener(NOTIFY_CHANNEL, self._notified)
-                        if driver.is_closed():
-                            await connection.invalidate()
+                connection = await asyncpg.connect(dsn, timeout=10)
+                await connection.add_listener(NOTIFY_CHANNEL, self._notified)
+                self._wake.set()  # catch up on anything sent while not listening
+                backoff = 0.2
+                checked = time.monotonic()
+                while not self._stopping.is_set() and not connection.is_closed():
+                    await asyncio.sleep(0.5)
+                    if time.monotonic() - checked > 5:
+                        await connection.execute("SELECT 1")
+                        checked = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -555,6 +573,10 @@ class Worker:
                     "job notifications unavailable; polling until reconnected",
                     extra={"error": type(exc).__name__},
                 )
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=2)
             await self._sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
