@@ -32,7 +32,8 @@ async def _prepare(ctx: BenchContext) -> Any:
     tenant = await ctx.tenant()
     connection = await asyncpg.connect(ctx.dsn)
     await connection.execute(
-        "UPDATE tenants SET limits = limits || '{\"max_running_jobs\": 1000}' WHERE id = $1", tenant.id
+        "UPDATE tenants SET limits = limits || '{\"max_running_jobs\": 1000}' WHERE id = $1",
+        tenant.id,
     )
     await connection.execute("DELETE FROM jobs")
     await connection.execute(
@@ -61,8 +62,13 @@ def _bare(processes: int) -> Any:
                 children = [
                     stack.enter_context(
                         ctx.process(
-                            sys.executable, "-m", "bench.jobs_bare", ctx.dsn, str(TASKS),
-                            str(options.duration), log=log,
+                            sys.executable,
+                            "-m",
+                            "bench.jobs_bare",
+                            ctx.dsn,
+                            str(TASKS),
+                            str(options.duration),
+                            log=log,
                         )
                     )
                     for log in logs
@@ -88,7 +94,12 @@ def _workers(processes: int) -> Any:
                 for _ in range(processes):
                     stack.enter_context(
                         ctx.process(
-                            sys.executable, "-m", "backend", "worker", "--concurrency", str(TASKS),
+                            sys.executable,
+                            "-m",
+                            "backend",
+                            "worker",
+                            "--concurrency",
+                            str(TASKS),
                             env=WORKER_ENV,
                         )
                     )
@@ -113,12 +124,16 @@ async def post_to_start_latency(ctx: BenchContext, options: RunOptions) -> Measu
     headers = ctx.bearer(tenant.owner)
     latencies: list[float] = []
     try:
-        with ctx.process(sys.executable, "-m", "backend", "worker", "--concurrency", str(TASKS), env=WORKER_ENV):
+        with ctx.process(
+            sys.executable, "-m", "backend", "worker", "--concurrency", str(TASKS), env=WORKER_ENV
+        ):
             async with httpx.AsyncClient(base_url=ctx.app_url, timeout=10) as http:
                 await asyncio.sleep(2)  # the worker is up and idle
                 deadline = time.monotonic() + options.duration
                 while time.monotonic() < deadline:
-                    answer = await http.post("/api/v1/jobs", json={"type": "bench.noop"}, headers=headers)
+                    answer = await http.post(
+                        "/api/v1/jobs", json={"type": "bench.noop"}, headers=headers
+                    )
                     job_id = answer.json()["id"]
                     while True:
                         row = await connection.fetchrow(
@@ -151,7 +166,9 @@ async def websocket_fanout(ctx: BenchContext, options: RunOptions) -> Measuremen
     tenant = await ctx.tenant()
     headers = ctx.bearer(tenant.owner)
     token = headers["Authorization"].removeprefix("Bearer ")
-    ws_url = ctx.app_url.replace("http://", "ws://") + f"/api/v1/events?types=job.progress&token={token}"
+    ws_url = (
+        ctx.app_url.replace("http://", "ws://") + f"/api/v1/events?types=job.progress&token={token}"
+    )
     sockets = []
     received: list[float] = []
     for _ in range(clients):
@@ -166,7 +183,9 @@ async def websocket_fanout(ctx: BenchContext, options: RunOptions) -> Measuremen
                 return
 
     try:
-        with ctx.process(sys.executable, "-m", "backend", "worker", "--concurrency", "1", env=WORKER_ENV):
+        with ctx.process(
+            sys.executable, "-m", "backend", "worker", "--concurrency", "1", env=WORKER_ENV
+        ):
             await asyncio.sleep(2)
             waiting = [asyncio.create_task(wait_one(ws)) for ws in sockets]
             async with httpx.AsyncClient(base_url=ctx.app_url, timeout=10) as http:
@@ -190,22 +209,34 @@ async def websocket_fanout(ctx: BenchContext, options: RunOptions) -> Measuremen
 
 
 register(
-    CustomScenario("jobs-bare-loop-1", _bare(1), description="bare SKIP LOCKED loop, 1 process x 4"),
-    CustomScenario("jobs-bare-loop-2", _bare(2), description="bare SKIP LOCKED loop, 2 processes x 4"),
     CustomScenario(
-        "jobs-1-worker", _workers(1), baseline="jobs-bare-loop-1", target_ratio=0.5,
+        "jobs-bare-loop-1", _bare(1), description="bare SKIP LOCKED loop, 1 process x 4"
+    ),
+    CustomScenario(
+        "jobs-bare-loop-2", _bare(2), description="bare SKIP LOCKED loop, 2 processes x 4"
+    ),
+    CustomScenario(
+        "jobs-1-worker",
+        _workers(1),
+        baseline="jobs-bare-loop-1",
+        target_ratio=0.5,
         description="no-op jobs, 1 worker process, concurrency 4",
     ),
     CustomScenario(
-        "jobs-2-workers", _workers(2), baseline="jobs-bare-loop-2", target_ratio=0.5,
+        "jobs-2-workers",
+        _workers(2),
+        baseline="jobs-bare-loop-2",
+        target_ratio=0.5,
         description="no-op jobs, 2 worker processes, concurrency 4",
     ),
     CustomScenario(
-        "jobs-post-to-start", post_to_start_latency,
+        "jobs-post-to-start",
+        post_to_start_latency,
         description="POST /jobs -> handler start on an idle worker (p50 target < 50 ms)",
     ),
     CustomScenario(
-        "events-ws-fanout-500", websocket_fanout,
+        "events-ws-fanout-500",
+        websocket_fanout,
         description="500 WebSocket clients of one tenant receive one job.progress",
     ),
 )
