@@ -63,6 +63,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1,
         help="run the plan this many times over and report medians (steadier on a busy machine)",
     )
+    parser.add_argument(
+        "--baseline-max-age",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="measure a baseline again right before a scenario when its last measurement "
+        "is older than this (0: always, next to each scenario)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--log-level", default="INFO", help="the app's log level (production default INFO)"
@@ -228,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "connections": options.connections,
             "warmup_s": args.warmup,
             "rounds": args.rounds,
+            "baseline_max_age_s": args.baseline_max_age,
             "server_cpus": pinning.server,
             "client_cpus": pinning.client,
             "workers": 1,

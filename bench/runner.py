@@ -117,6 +117,7 @@ async def run_http(
 async def run_one(
     scenario: Scenario, context: BenchContext, *, tool: str, warmup: float
 ) -> Measurement:
+    """One measurement (the scenario's setup has run already)."""
     if isinstance(scenario, HttpScenario):
         return await run_http(scenario, context, tool=tool, warmup=warmup)
     # Custom scenarios bound themselves; this is the backstop.
@@ -125,7 +126,7 @@ async def run_one(
 
 
 def combine(rounds: list[Measurement]) -> Measurement:
-    """Several rounds of one scenario: the median of each figure."""
+    """Several measurements of one scenario: the median of each figure."""
     if len(rounds) == 1:
         return rounds[0]
 
@@ -142,7 +143,7 @@ def combine(rounds: list[Measurement]) -> Measurement:
         p50_ms=median([m.p50_ms for m in rounds]),
         p99_ms=median([m.p99_ms for m in rounds]),
         errors=sum(m.errors for m in rounds),
-        details={**first.details, "rounds": [m.throughput for m in rounds]},
+        details={**first.details, "samples": [m.throughput for m in rounds]},
     )
 
 
@@ -153,40 +154,66 @@ async def run_all(
     tool: str = "auto",
     warmup: float = 1.0,
     rounds: int = 1,
+    baseline_max_age: float = 60.0,
     progress: Callable[[str], None] = print,
 ) -> list[Result]:
-    """Each scenario in order (baselines first), `rounds` times over; each
-    round's ratio uses the same round's baseline, and the medians are kept."""
+    """Each scenario in order (baselines first), `rounds` times over.
+
+    A scenario's ratio uses a measurement of its baseline taken right before
+    it: when the baseline's latest measurement is older than
+    `baseline_max_age` seconds (a long seeding step, other scenarios in
+    between), the baseline is measured again first, so that both figures see
+    the same machine. Every figure reported is the median of its samples."""
     results = {scenario.name: Result(scenario) for scenario in scenarios}
+    by_name = {scenario.name: scenario for scenario in scenarios}
     measured: dict[str, list[Measurement]] = {scenario.name: [] for scenario in scenarios}
     ratios: dict[str, list[float]] = {scenario.name: [] for scenario in scenarios}
+    latest: dict[str, tuple[Measurement, float]] = {}  # name -> (measurement, when)
+
+    async def measure(scenario: Scenario, label: str) -> Measurement | None:
+        result = results[scenario.name]
+        kind = "http" if isinstance(scenario, HttpScenario) else "custom"
+        progress(f"running {scenario.name} ({kind}){label} ...")
+        started = time.monotonic()
+        try:
+            measurement = await run_one(scenario, context, tool=tool, warmup=warmup)
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            progress(traceback.format_exc(limit=3))
+            return None
+        measured[scenario.name].append(measurement)
+        latest[scenario.name] = (measurement, time.monotonic())
+        progress(
+            f"  {measurement.throughput:,.1f} {measurement.unit} "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+        return measurement
+
     for round_number in range(rounds):
-        this_round: dict[str, Measurement] = {}
+        label = f" (round {round_number + 1}/{rounds})" if rounds > 1 else ""
         for scenario in scenarios:
             result = results[scenario.name]
             if result.error is not None:
                 continue
-            kind = "http" if isinstance(scenario, HttpScenario) else "custom"
-            label = f" (round {round_number + 1}/{rounds})" if rounds > 1 else ""
-            progress(f"running {scenario.name} ({kind}){label} ...")
-            started = time.monotonic()
-            try:
-                if round_number == 0 and scenario.setup is not None:
+            if round_number == 0 and scenario.setup is not None:
+                progress(f"setting up {scenario.name} ...")
+                try:
                     await scenario.setup(context)
-                measurement = await run_one(scenario, context, tool=tool, warmup=warmup)
-            except Exception as exc:
-                result.error = f"{type(exc).__name__}: {exc}"
-                progress(traceback.format_exc(limit=3))
+                except Exception as exc:
+                    result.error = f"setup: {type(exc).__name__}: {exc}"
+                    progress(traceback.format_exc(limit=3))
+                    continue
+            baseline = by_name.get(scenario.baseline) if scenario.baseline else None
+            if baseline is not None and results[baseline.name].error is None:
+                last = latest.get(baseline.name)
+                if last is None or time.monotonic() - last[1] > baseline_max_age:
+                    await measure(baseline, f"{label} again, next to {scenario.name}")
+            measurement = await measure(scenario, label)
+            if measurement is None or baseline is None or baseline.name not in latest:
                 continue
-            this_round[scenario.name] = measurement
-            measured[scenario.name].append(measurement)
-            base = this_round.get(scenario.baseline) if scenario.baseline else None
-            if base is not None and base.throughput:
+            base = latest[baseline.name][0]
+            if base.throughput:
                 ratios[scenario.name].append(measurement.throughput / base.throughput)
-            progress(
-                f"  {measurement.throughput:,.1f} {measurement.unit} "
-                f"in {time.monotonic() - started:.1f} s"
-            )
     for name, result in results.items():
         if measured[name]:
             result.measurement = combine(measured[name])

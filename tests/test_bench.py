@@ -139,7 +139,7 @@ async def test_custom_scenarios_get_ratios_to_their_baseline_per_round() -> None
     assert calls == ["bare-loop", "jobs", "bare-loop", "jobs"]
     assert by_name["jobs"].ratio == pytest.approx(0.25)
     assert by_name["jobs"].measurement is not None
-    assert by_name["jobs"].measurement.details["rounds"] == [50.0, 50.0]
+    assert by_name["jobs"].measurement.details["samples"] == [50.0, 50.0]
     assert by_name["broken"].error == "RuntimeError: no worker"
     assert not by_name["broken"].ok
     rendered = table(results)
@@ -207,3 +207,36 @@ def test_profile_summary_groups_samples_by_package_and_project_function(tmp_path
     assert "25.0%  backend.tenants" in summary
     assert "100.0%  get_tenant (backend/tenants/router.py)" in summary
     assert "threading" not in summary
+
+
+async def test_stale_baseline_is_measured_again_after_setup_next_to_its_scenario() -> None:
+    calls: list[str] = []
+    throughputs = iter([100.0, 400.0])
+
+    async def baseline(context: Any, options: RunOptions) -> Measurement:
+        calls.append("bare")
+        return Measurement(throughput=next(throughputs))
+
+    async def seed(context: Any) -> None:
+        calls.append("setup")
+
+    async def scenario(context: Any, options: RunOptions) -> Measurement:
+        calls.append("scenario")
+        return Measurement(throughput=100.0)
+
+    scenarios = [
+        CustomScenario("bare", baseline),
+        CustomScenario("x", scenario, baseline="bare", setup=seed),
+    ]
+    context = SimpleNamespace(options=RunOptions(duration=1, connections=1))
+    results = await run_all(
+        scenarios,
+        context,  # type: ignore[arg-type]
+        baseline_max_age=0,
+        progress=lambda _: None,
+    )
+    assert calls == ["bare", "setup", "bare", "scenario"]
+    by_name = {result.name: result for result in results}
+    assert by_name["x"].ratio == pytest.approx(0.25)  # against the adjacent 400, not 100
+    assert by_name["bare"].measurement is not None
+    assert by_name["bare"].measurement.details["samples"] == [100.0, 400.0]
