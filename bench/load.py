@@ -148,6 +148,10 @@ async def _communicate(command: list[str], stdin: bytes | None, timeout: float) 
         process.kill()
         await process.wait()
         raise RuntimeError(f"load generator did not stop within {timeout:.0f} s") from None
+    except BaseException:  # cancelled, interrupted: never leave it running
+        if process.returncode is None:
+            process.kill()
+        raise
     if process.returncode != 0:
         raise RuntimeError(
             f"{command[0]} failed ({process.returncode}): {err.decode(errors='replace')[-2000:]}"
