@@ -242,7 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run jobs from the queue")
     worker.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
     worker.add_argument(
-        "--import", dest="modules", action="append", default=[],
+        "--import",
+        dest="modules",
+        action="append",
+        default=[],
         help="a module registering extra job types (repeatable; also JOB_MODULES)",
     )
     worker.set_defaults(handler=cmd_worker)

@@ -45,6 +45,7 @@ def render_metrics() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
+
 JOB_OUTCOMES = Counter(
     "dossier_job_outcomes_total", "Job attempts finished by a worker", ["type", "outcome"]
 )
@@ -55,14 +56,19 @@ JOB_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
 JOBS_BY_STATUS = Gauge(
-    "dossier_jobs", "Jobs in the queue table by type and status", ["type", "status"],
+    "dossier_jobs",
+    "Jobs in the queue table by type and status",
+    ["type", "status"],
     multiprocess_mode="liveall",
 )
 JOBS_OLDEST_QUEUED = Gauge(
-    "dossier_jobs_oldest_queued_age_seconds", "Age of the oldest queued job",
+    "dossier_jobs_oldest_queued_age_seconds",
+    "Age of the oldest queued job",
     multiprocess_mode="liveall",
 )
 JOB_RUN_SECONDS = Gauge(
-    "dossier_jobs_run_seconds", "Total run time of finished jobs by type and status (sum, count)",
-    ["type", "status", "stat"], multiprocess_mode="liveall",
+    "dossier_jobs_run_seconds",
+    "Total run time of finished jobs by type and status (sum, count)",
+    ["type", "status", "stat"],
+    multiprocess_mode="liveall",
 )
