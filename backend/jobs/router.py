@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from backend.admin.service import register_stats_provider
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.jobs.models import JobStatus
@@ -28,9 +29,13 @@ from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import DossierError
 from backend.kit.pagination import CursorPage, Page, list_query
 from backend.kit.storage import get_storage
+from backend.tenants.service import register_usage_provider
 
 router = APIRouter(tags=["jobs"])
 batches_router = APIRouter(tags=["batches"])
+
+register_usage_provider("running_jobs", job_service.running_jobs)
+register_stats_provider("jobs", job_service.count_by_status)
 
 Reader = Annotated[Principal, require("jobs:read")]
 Writer = Annotated[Principal, require("jobs:write")]

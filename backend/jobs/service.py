@@ -314,13 +314,28 @@ class JobService:
             raise NotFound("Artifact not found")
         return artifact
 
-    async def stats(self, session: AsyncSession) -> JobStats:
-        repository = JobRepository(session)
+    async def count_by_status(self, session: AsyncSession) -> dict[str, int]:
+        """Live jobs by status in the current scope: one tenant, or every
+        tenant in a system scope (admin stats)."""
+        return (await self._counts(session))[0]
+
+    async def running_jobs(self, session: AsyncSession, tenant_id: UUID) -> int:
+        """The tenant's usage `running_jobs` (runs in that tenant's scope)."""
+        return (await self.count_by_status(session))[JobStatus.RUNNING.value]
+
+    async def _counts(
+        self, session: AsyncSession
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         by_status = {status.value: 0 for status in JobStatus}
         by_type: dict[str, dict[str, int]] = {}
-        for job_type, status, count in await repository.counts():
+        for job_type, status, count in await JobRepository(session).counts():
             by_status[status] = by_status.get(status, 0) + count
             by_type.setdefault(job_type, {})[status] = count
+        return by_status, by_type
+
+    async def stats(self, session: AsyncSession) -> JobStats:
+        repository = JobRepository(session)
+        by_status, by_type = await self._counts(session)
         oldest = await repository.oldest_queued()
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else None
         return JobStats(by_status=by_status, by_type=by_type, oldest_queued_age_seconds=age)
