@@ -11,7 +11,7 @@ from fastapi import Depends, Query
 from backend.audit.schemas import AuditFilters
 
 
-def audit_filters(
+async def audit_filters(
     actor_id: Annotated[UUID | None, Query(description="User or API key id")] = None,
     action: Annotated[
         str | None,

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
 from backend.auth.principal import Principal
 from backend.kit.db import reapply_scope, system_scope, tenant_scope
-from backend.kit.deps import AppSettings, DbSession, RedisClient, get_database
+from backend.kit.deps import AppSettings, DbSession, RedisClient, database_of
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.request_context import annotate_log
 from backend.settings import Settings
@@ -92,7 +92,7 @@ async def _authenticate(
         with tenant_scope(claims.tenant_id):
             return await authenticate_bearer(session, redis, settings, claims)
     assert api_key is not None
-    return await authenticate_api_key(get_database(connection), redis, settings, api_key)
+    return await authenticate_api_key(database_of(connection), redis, settings, api_key)
 
 
 Resolved = Annotated[Resolution, Depends(resolve_principal, scope="function")]

@@ -14,18 +14,25 @@ from starlette.requests import HTTPConnection
 from backend.kit.db import Database
 from backend.settings import Settings
 
+# Dependencies are `async def` even when they do not await: FastAPI runs a
+# plain `def` dependency in the thread pool, a thread hop per request each.
 
-def get_settings_dep(request: HTTPConnection) -> Settings:
+
+async def get_settings_dep(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: HTTPConnection) -> Database:
-    database: Database = request.app.state.db
+def database_of(connection: HTTPConnection) -> Database:
+    database: Database = connection.app.state.db
     return database
 
 
-def get_redis(request: HTTPConnection) -> Redis:
+async def get_database(request: HTTPConnection) -> Database:
+    return database_of(request)
+
+
+async def get_redis(request: HTTPConnection) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
@@ -38,7 +45,7 @@ async def get_session(request: HTTPConnection) -> AsyncIterator[AsyncSession]:
     The transaction begins at the first query, so the tenant set by the
     principal dependency is what row-level security sees.
     """
-    async with get_database(request).transaction() as session:
+    async with database_of(request).transaction() as session:
         yield session
 
 

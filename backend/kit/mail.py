@@ -132,7 +132,7 @@ def create_mailer(settings: Settings) -> Mailer:
     return Mailer(create_backend(settings))
 
 
-def get_mailer(connection: HTTPConnection) -> Mailer:
+async def get_mailer(connection: HTTPConnection) -> Mailer:
     mailer: Mailer = connection.app.state.mailer
     return mailer
 

@@ -131,7 +131,7 @@ def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
 
     # No `from __future__ import annotations` in this module: FastAPI must see
     # these annotations as objects, since they close over `allowed`.
-    def dependency(
+    async def dependency(  # async: a plain def would run in the thread pool
         sort: Annotated[
             str,
             Query(description=f"Sort field, `-field` for descending. Allowed: {allowed}."),
