@@ -143,7 +143,11 @@ def combine(rounds: list[Measurement]) -> Measurement:
         p50_ms=median([m.p50_ms for m in rounds]),
         p99_ms=median([m.p99_ms for m in rounds]),
         errors=sum(m.errors for m in rounds),
-        details={**first.details, "samples": [m.throughput for m in rounds]},
+        details={
+            **first.details,
+            "samples": [m.throughput for m in rounds],
+            "errors": [m.details.get("errors", m.errors) for m in rounds],
+        },
     )
 
 
