@@ -11,18 +11,36 @@ Because the settings are transaction-local they can never leak into the next
 request that gets the same pooled connection. Connections switch to the
 application role (`SET ROLE`), which is neither superuser nor table owner, so
 the policies apply even when the configured URL is a superuser's.
+
+`BEGIN` and the scope's `set_config` travel as one simple-query message
+(`BEGIN; SELECT set_config(...), set_config(...)`) when a session's
+transaction starts (`ScopedAsyncpgConnection`): one round trip instead of
+two, both statements inside the same transaction, so the settings are
+transaction-local exactly as before.
+
+Disconnects: a connection found dead fails its statement; SQLAlchemy
+recognises the disconnect and invalidates the pool (every connection older
+than the failure reconnects at its next checkout), and the request answers
+503. `ping()` (behind `/ready`) retries once after such an invalidation, so
+it reports the database as it is, not a stale connection.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, text
+import asyncpg
+from sqlalchemy import event, exc, text
+from sqlalchemy.dialects.postgresql.asyncpg import (
+    AsyncAdapt_asyncpg_connection,
+    AsyncAdapt_asyncpg_dbapi,
+)
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,6 +49,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import await_
 
 logger = logging.getLogger("dossier.db")
 
@@ -86,9 +105,115 @@ def _scope_params() -> dict[str, str]:
     return {"tenant": str(tenant) if tenant else "", "scope": _system_scope.get() or ""}
 
 
+_SAFE_SETTING = re.compile(r"^[A-Za-z0-9_.:-]*$")
+
+
+def _scope_statement(params: dict[str, str]) -> str:
+    """The same `set_config` calls as `_SET_SCOPE`, as literal SQL for the
+    simple-query protocol (which takes no parameters). The values are tenant
+    ids (UUIDs) and scope names from the code; anything else is refused."""
+    for value in params.values():
+        if not _SAFE_SETTING.match(value):
+            raise ValueError("tenancy scope values must be plain identifiers")
+    return (
+        f"SELECT set_config('app.tenant_id', '{params['tenant']}', true),"
+        f" set_config('app.system_scope', '{params['scope']}', true)"
+    )
+
+
+class _SimpleTransaction:
+    """What the SQLAlchemy adapter keeps as its asyncpg transaction once
+    `ScopedAsyncpgConnection` has sent BEGIN itself."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def commit(self) -> None:
+        await self._connection.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._connection.execute("ROLLBACK")
+
+
+class ScopedAsyncpgConnection(AsyncAdapt_asyncpg_connection):
+    """SQLAlchemy's asyncpg adapter, starting a session's transaction and its
+    tenancy scope in one round trip.
+
+    The adapter begins its transaction lazily, at the first statement. The
+    session's `after_begin` hook leaves the scope here (`pending_scope`)
+    instead of executing it; `_start_transaction` then sends
+    `BEGIN; SELECT set_config(...)` as one message. Every commit or rollback
+    (the pool rolls back each returned connection) drops a pending scope, so
+    a scope only ever applies to the transaction it was set for.
+    """
+
+    __slots__ = ("pending_scope",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self.pending_scope: str | None = None
+
+    async def _start_transaction(self) -> None:
+        scope, self.pending_scope = self.pending_scope, None
+        raw: Any = self._connection  # the asyncpg connection
+        plain = self.isolation_level is None and not (self.readonly or self.deferrable)
+        if scope is None or not plain:
+            await super()._start_transaction()  # type: ignore[no-untyped-call]
+            if scope is not None:  # other transaction options: two round trips
+                await raw.execute(scope)
+            return
+        try:
+            await raw.execute(f"BEGIN; {scope}")
+        except Exception as error:
+            # BEGIN may have run before set_config failed: never leave a
+            # transaction open that nobody tracks.
+            if not raw.is_closed() and raw.is_in_transaction():
+                try:
+                    await raw.execute("ROLLBACK")
+                except Exception:
+                    logger.warning("rollback after a failed scoped BEGIN failed")
+            self._handle_exception(error)
+        else:
+            self._transaction = _SimpleTransaction(raw)  # type: ignore[assignment]
+
+    def rollback(self) -> None:
+        self.pending_scope = None
+        super().rollback()  # type: ignore[no-untyped-call]
+
+    def commit(self) -> None:
+        self.pending_scope = None
+        super().commit()  # type: ignore[no-untyped-call]
+
+
+class ScopedAsyncpgDBAPI(AsyncAdapt_asyncpg_dbapi):
+    """The asyncpg DBAPI adapter, making `ScopedAsyncpgConnection`s; passed
+    as the engine's `module` (SQLAlchemy's documented way to swap the DBAPI)."""
+
+    def connect(self, *args: Any, **kwargs: Any) -> ScopedAsyncpgConnection:
+        creator_fn = kwargs.pop("async_creator_fn", self.asyncpg.connect)
+        cache_size = kwargs.pop("prepared_statement_cache_size", 100)
+        name_func = kwargs.pop("prepared_statement_name_func", None)
+        connection: ScopedAsyncpgConnection = await_(
+            ScopedAsyncpgConnection.create(
+                self,
+                creator_fn(*args, **kwargs),
+                prepared_statement_cache_size=cache_size,
+                prepared_statement_name_func=name_func,
+            )
+        )
+        return connection
+
+
 @event.listens_for(ScopedSession, "after_begin")
 def _apply_scope(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    connection.execute(_SET_SCOPE, _scope_params())
+    params = _scope_params()
+    adapter = connection.connection.dbapi_connection
+    if isinstance(adapter, ScopedAsyncpgConnection) and adapter._transaction is None:
+        adapter.pending_scope = _scope_statement(params)  # sent along with BEGIN
+    else:
+        connection.execute(_SET_SCOPE, params)
 
 
 async def reapply_scope(session: AsyncSession) -> None:
@@ -120,6 +245,7 @@ def create_engine(
     retry on a dead connection themselves (the job worker)."""
     engine = create_async_engine(
         async_url(url),
+        module=ScopedAsyncpgDBAPI(asyncpg),  # type: ignore[no-untyped-call]
         pool_pre_ping=pool_pre_ping,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -207,6 +333,16 @@ class Database:
         await run_after_commit(session)
 
     async def ping(self) -> None:
+        """One retry when the first attempt met a connection that had died
+        (it is invalidated by then, with the rest of the pool)."""
+        try:
+            await self._ping()
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            await self._ping()
+
+    async def _ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.kit.db import system_scope, tenant_scope
+from backend.kit.db import ScopedAsyncpgConnection, ScopedSession, system_scope, tenant_scope
 from tests.factories import make_tenant
 
 TENANT_OWNED = ["users", "roles", "user_roles", "audit_events"]
@@ -121,3 +122,51 @@ async def test_tenant_setting_does_not_leak_to_next_transaction(app: Any) -> Non
             assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 1
         async with connection.begin():
             assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+
+
+async def _setting(connection: Any) -> str | None:
+    result = await connection.execute(text("SELECT current_setting('app.tenant_id', true)"))
+    value: str | None = result.scalar()
+    return value
+
+
+async def test_scope_sent_with_begin_stays_in_its_transaction(app: Any) -> None:
+    """The session's scope travels with BEGIN (one message), and the next
+    transaction on the same connection sees none of it."""
+    tenant = await make_tenant(app, "A")
+    async with app.state.db.engine.connect() as connection:
+        adapter = (await connection.get_raw_connection()).dbapi_connection
+        assert isinstance(adapter, ScopedAsyncpgConnection)
+        with tenant_scope(tenant.id):
+            session = AsyncSession(bind=connection, sync_session_class=ScopedSession)
+            assert await _setting(session) == str(tenant.id)
+            assert (await session.execute(text("SELECT count(*) FROM users"))).scalar() == 1
+            await session.commit()
+            await session.close()
+        async with connection.begin():
+            assert await _setting(connection) in ("", None)
+            assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+
+
+async def test_scope_of_a_transaction_that_never_ran_a_statement_is_dropped(app: Any) -> None:
+    """A session that begins (scope left pending on the connection) but ends
+    before any statement must not hand its scope to the connection's next user."""
+    tenant = await make_tenant(app, "A")
+    async with app.state.db.engine.connect() as connection:
+        with tenant_scope(tenant.id):
+            session = AsyncSession(bind=connection, sync_session_class=ScopedSession)
+            await session.connection()  # begins: the hook runs, nothing is sent yet
+            await session.rollback()
+            await session.close()
+        async with connection.begin():
+            assert await _setting(connection) in ("", None)
+            assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+
+
+async def test_scope_values_that_are_not_identifiers_are_refused(app: Any) -> None:
+    with (
+        system_scope("x', true), set_config('app.tenant_id', 'y"),
+        pytest.raises(ValueError, match="plain identifiers"),
+    ):
+        async with app.state.db.transaction() as session:
+            await session.execute(text("SELECT 1"))
