@@ -89,6 +89,28 @@ class EventBus:
         except (RedisError, OSError):
             logger.warning("event dropped: Redis unavailable", extra={"event_type": event.type})
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish several events in one round trip (a pipeline), in order."""
+        if not events:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    body = event.to_json()
+                    pipe.xadd(
+                        self.stream(event.tenant_id),
+                        {"id": str(event.id), "event": body},
+                        maxlen=self.buffer_size,
+                        approximate=True,
+                    )
+                    pipe.publish(self.channel(event.tenant_id), body)
+                await pipe.execute()
+        except (RedisError, OSError):
+            logger.warning(
+                "event dropped: Redis unavailable",
+                extra={"event_type": events[0].type, "count": len(events)},
+            )
+
     async def recent(self, tenant_id: UUID, after_id: str | None) -> list[dict[str, Any]]:
         """Buffered events of the tenant after event `after_id`, oldest first
         (all buffered events when `after_id` is no longer buffered)."""
@@ -122,6 +144,15 @@ def add_event_listener(listener: EventListener) -> None:
     """Called with each transaction's events, inside it, before it commits."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+async def notify_event_listeners(session: AsyncSession, events: list[Event]) -> None:
+    """Hand `events` to the listeners inside `session`'s transaction, as
+    `emit` does before commit (for callers that build events in bulk)."""
+    events = [event for event in events if event.webhooks]
+    if events:
+        for listener in list(_listeners):
+            await listener(session, events)
 
 
 def emit(

@@ -36,7 +36,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from backend.jobs.models import NOTIFY_CHANNEL, JobStatus
 from backend.kit.db import Database, system_scope, tenant_scope
-from backend.kit.events import EventBus, configure_event_bus, emit, event_bus
+from backend.kit.events import (
+    Event,
+    EventBus,
+    configure_event_bus,
+    emit,
+    event_bus,
+    notify_event_listeners,
+)
 from backend.kit.metrics import JOB_DURATION, JOB_OUTCOMES
 from backend.kit.models import uuid7
 from backend.kit.redis import create_redis
@@ -49,24 +56,64 @@ logger = logging.getLogger("dossier.worker")
 
 DB_ERRORS = (DBAPIError, OperationalError, InterfaceError, OSError, ConnectionError)
 WEBHOOK_JOB_TYPE = "webhook.deliver"
+# The events of the queue itself, which webhooks may subscribe to.
+JOB_EVENT_TYPES = ["job.started", "job.queued", "job.succeeded", "job.failed", "job.cancelled"]
 
-_CLAIM = text(
-    """
-    WITH running AS (
-        SELECT tenant_id, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY tenant_id
-    ),
-    caps AS (
-        SELECT t.id AS tenant_id,
-               COALESCE(
+_CAP = """COALESCE(
                    (t.limits ->> 'max_running_jobs')::int,
                    (CAST(:plan_caps AS jsonb) ->> t.plan)::int,
                    :default_cap
-               ) AS cap
-        FROM tenants t
+               )"""
+_HOOKED = """EXISTS (
+        SELECT 1 FROM webhooks w
+        WHERE w.tenant_id = {alias}.tenant_id AND w.is_active AND w.deleted_at IS NULL
+          AND w.events && CAST(:hook_types AS varchar[])
+    ) AS hooked"""
+
+# One round trip per turn of the queue: record the outcomes of the jobs that
+# finished since the last turn (fenced: only rows this worker still holds),
+# log them, and claim up to `:n` new ones for the freed slots. The running
+# counts behind the tenant caps leave out the jobs being finished here (the
+# statement's snapshot still sees them running). Each row says whether its
+# tenant has an active webhook for job events, so the webhook fan-out only
+# runs when there is something to deliver.
+_CYCLE = text(
+    f"""
+    WITH outcome AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:statuses AS varchar[]), CAST(:results AS text[]),
+            CAST(:errors AS text[]), CAST(:finals AS boolean[]),
+            CAST(:delays AS double precision[]), CAST(:refunds AS integer[]),
+            CAST(:attempts AS integer[]), CAST(:levels AS varchar[]),
+            CAST(:messages AS text[]), CAST(:request_ids AS varchar[])
+        ) AS o(id, status, result, error, final, delay, refund, attempt, level, message,
+               request_id)
+    ),
+    finished AS (
+        UPDATE jobs AS j
+        SET status = o.status, result = CAST(o.result AS jsonb), error = o.error,
+            progress = CASE WHEN o.status = 'succeeded' THEN 100 ELSE j.progress END,
+            finished_at = CASE WHEN o.final THEN now() END,
+            run_after = now() + make_interval(secs => o.delay),
+            attempts = j.attempts - o.refund,
+            locked_by = NULL, locked_until = NULL, updated_at = now()
+        FROM outcome o
+        WHERE j.id = o.id AND j.locked_by = CAST(:worker AS varchar) AND j.status = 'running'
+        RETURNING j.id, j.tenant_id, j.type
+    ),
+    finished_logged AS (
+        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
+        SELECT gen_random_uuid(), f.tenant_id, f.id, o.attempt, o.level, o.message, o.request_id
+        FROM finished f JOIN outcome o ON o.id = f.id
+    ),
+    running AS (
+        SELECT tenant_id, count(*) AS n FROM jobs
+        WHERE status = 'running' AND id <> ALL (CAST(:ids AS uuid[]))
+        GROUP BY tenant_id
     ),
     full_tenants AS (
-        SELECT r.tenant_id FROM running r JOIN caps c ON c.tenant_id = r.tenant_id
-        WHERE r.n >= c.cap
+        SELECT r.tenant_id FROM running r JOIN tenants t ON t.id = r.tenant_id
+        WHERE r.n >= {_CAP}
     ),
     candidates AS (
         SELECT id, tenant_id, priority, created_at FROM jobs
@@ -80,10 +127,10 @@ _CLAIM = text(
         SELECT c.id, c.priority, c.created_at,
                row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.created_at)
                    + COALESCE(r.n, 0) AS slot,
-               COALESCE(cp.cap, :default_cap) AS cap
+               {_CAP} AS cap
         FROM candidates c
+        JOIN tenants t ON t.id = c.tenant_id
         LEFT JOIN running r ON r.tenant_id = c.tenant_id
-        LEFT JOIN caps cp ON cp.tenant_id = c.tenant_id
     ),
     chosen AS (
         SELECT id FROM ranked WHERE slot <= cap ORDER BY priority DESC, created_at LIMIT :n
@@ -97,7 +144,7 @@ _CLAIM = text(
         RETURNING j.id, j.tenant_id, j.type, j.payload, j.attempts, j.max_attempts,
                   j.document_id, j.case_id, j.batch_id, j.request_id, j.created_by
     ),
-    logged AS (
+    claimed_logged AS (
         INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
         SELECT gen_random_uuid(), tenant_id, id, attempts, 'info',
                'Attempt ' || attempts || ' of ' || max_attempts || ' started by '
@@ -105,8 +152,12 @@ _CLAIM = text(
                request_id
         FROM claimed
     )
-    SELECT * FROM claimed
-    """
+    SELECT true AS claim, c.*, {_HOOKED.format(alias="c")} FROM claimed c
+    UNION ALL
+    SELECT false, f.id, f.tenant_id, f.type, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           {_HOOKED.format(alias="f")}
+    FROM finished f
+    """  # noqa: S608 - only the constant fragments above are interpolated
 )
 
 _HEARTBEAT = text(
@@ -134,29 +185,6 @@ _REAP = text(
     WHERE j.id = expired.id
     RETURNING j.id, j.tenant_id, j.type, j.status, j.attempts, j.max_attempts, j.request_id,
               j.payload, j.document_id, j.case_id, j.batch_id, j.created_by
-    """
-)
-
-_FINISH = text(
-    """
-    WITH finished AS (
-    UPDATE jobs
-    SET status = CAST(:status AS varchar), result = CAST(:result AS jsonb), error = :error,
-        progress = CASE WHEN CAST(:status AS varchar) = 'succeeded' THEN 100 ELSE progress END,
-        finished_at = CASE WHEN CAST(:final AS boolean) THEN now() END,
-        run_after = now() + make_interval(secs => CAST(:delay AS double precision)),
-        attempts = attempts - CAST(:refund AS integer),
-        locked_by = NULL, locked_until = NULL, updated_at = now()
-    WHERE id = :id AND locked_by = :worker AND status = 'running'
-    RETURNING id, tenant_id
-    ),
-    logged AS (
-        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
-        SELECT gen_random_uuid(), tenant_id, id, CAST(:attempt AS integer),
-               CAST(:level AS varchar), CAST(:message AS text), CAST(:request_id AS varchar)
-        FROM finished
-    )
-    SELECT id FROM finished
     """
 )
 
@@ -197,6 +225,43 @@ def backoff_delay(settings: Settings, attempt: int) -> float:
     return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not security
 
 
+@dataclass(slots=True)
+class Finished:
+    """A job whose handler returned, waiting for the next turn of the queue
+    to record its outcome."""
+
+    context: JobContext
+    outcome: Outcome
+    done: asyncio.Future[bool]
+    started: float
+    deadline: float
+
+
+def describe_outcome(job: JobSnapshot, outcome: Outcome) -> tuple[str, str, str, dict[str, Any]]:
+    """The log level and line, event type and event data of an outcome."""
+    data: dict[str, Any] = {"job_id": str(job.id), "type": job.type, "attempt": job.attempt}
+    if outcome.status is JobStatus.QUEUED:
+        level = "warning"
+        message = (
+            "Released at worker shutdown"
+            if outcome.refund
+            else f"Attempt {job.attempt} failed: {outcome.error}; retrying in {outcome.delay:.1f}s"
+        )
+        event_type = "job.queued"
+        data["retry_in_seconds"] = round(outcome.delay, 3)
+    else:
+        level = "info" if outcome.status is JobStatus.SUCCEEDED else "error"
+        message = f"Attempt {job.attempt} {outcome.status.value}"
+        if outcome.error and outcome.status is not JobStatus.SUCCEEDED:
+            message += f": {outcome.error}"
+        event_type = f"job.{outcome.status.value}"
+        if outcome.status is JobStatus.SUCCEEDED:
+            data["result"] = outcome.result
+        else:
+            data["error"] = outcome.error
+    return level, message[:10_000], event_type, data
+
+
 class Worker:
     def __init__(
         self,
@@ -216,11 +281,26 @@ class Worker:
             pool_size=self.concurrency + 3,
             max_overflow=self.concurrency + 3,
         )
+        # The queue's own engine: one statement per turn, no pre-ping round
+        # trip (a dead connection fails the turn, which is retried).
+        self.queue_database = (
+            Database(
+                _url(settings.database_url, "DATABASE_URL"),
+                app_role=settings.db_app_role,
+                pool_size=1,
+                max_overflow=1,
+                pool_pre_ping=False,
+            )
+            if database is None
+            else database
+        )
         self.executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="job")
         self.storage: Any = None
         self._running: dict[UUID, tuple[asyncio.Task[None], JobContext]] = {}
+        self._finished: list[Finished] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None
         self._plan_caps = json.dumps(plan_caps(settings))
         self._redis: Any = None
 
@@ -269,12 +349,14 @@ class Worker:
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
         ]
         try:
-            await self._claim_loop()
-            await self._drain()
+            await self._queue_loop()
         finally:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            if self._drainer is not None:
+                self._drainer.cancel()
+                await asyncio.gather(self._drainer, return_exceptions=True)
             self.executor.shutdown(wait=False, cancel_futures=True)
             if self._redis is not None:
                 configure_event_bus(None)
@@ -282,57 +364,148 @@ class Worker:
                     await self._redis.aclose()
             if self._own_database:
                 await self.database.dispose()
+                await self.queue_database.dispose()
             logger.info("worker stopped", extra={"worker": self.worker_id})
 
-    # ------------------------------------------------------------------- claim
-    async def _claim_loop(self) -> None:
+    # ------------------------------------------------------------------- queue
+    async def _queue_loop(self) -> None:
+        """Turn the queue until stopped and drained: each turn records the
+        outcomes of the jobs that finished and claims jobs for the free slots,
+        in one statement."""
         backoff = 0.2
-        while not self._stopping.is_set():
+        while True:
             self._wake.clear()
-            free = self.concurrency - len(self._running)
+            stopping = self._stopping.is_set()
+            if stopping:
+                if self._drainer is None:
+                    self._drainer = asyncio.create_task(self._drain(), name="worker-drain")
+                if not self._finished and (not self._running or self._drainer.done()):
+                    return
+            finished = list(self._finished)
+            # Jobs waiting for their outcome still hold their slot until this turn.
+            free = 0 if stopping else self.concurrency - len(self._running) + len(finished)
             claimed = 0
-            if free > 0:
+            if finished or free > 0:
                 try:
-                    claimed = await self._claim(free)
+                    claimed = await self._turn(finished, free)
                     backoff = 0.2
                 except DB_ERRORS as exc:
                     logger.warning(
-                        "claim failed; retrying",
+                        "queue turn failed; retrying",
                         extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": backoff},
                     )
-                    await self._sleep(backoff)
+                    self._give_up_overdue()
+                    if self._finished or stopping:
+                        await asyncio.sleep(backoff)
+                    else:
+                        await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
-            if claimed and claimed == free:
-                continue  # there may be more waiting
+            if self._finished or (claimed and claimed == free):
+                continue  # more outcomes to record, or there may be more jobs waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.job_poll_interval_seconds)
 
-    async def _claim(self, count: int) -> int:
-        with system_scope("worker.claim"):
-            async with self.database.transaction() as session:
-                rows = (
-                    await session.execute(
-                        _CLAIM,
-                        {
-                            "n": count,
-                            "scan": count * 4,
-                            "worker": self.worker_id,
-                            "lease": self.settings.job_lease_seconds,
-                            "plan_caps": self._plan_caps,
-                            "default_cap": self.settings.job_default_max_running,
-                        },
-                    )
-                ).all()
-                jobs = [JobSnapshot.from_row(row) for row in rows]
-                for job in jobs:
-                    emit(
-                        session,
-                        "job.started",
-                        {"job_id": str(job.id), "type": job.type, "attempt": job.attempt},
-                        tenant_id=job.tenant_id,
-                        webhooks=job.type != WEBHOOK_JOB_TYPE,
-                    )
+    def _give_up_overdue(self) -> None:
+        """Outcomes that could not be recorded in time are left to the lease
+        reaper (the job runs again elsewhere)."""
+        now = time.monotonic()
+        for item in [item for item in self._finished if item.deadline < now]:
+            self._finished.remove(item)
+            logger.error(
+                "job bookkeeping failed: outcome not recorded",
+                extra={"job_id": str(item.context.job.id)},
+            )
+            if not item.done.done():
+                item.done.set_result(False)
+
+    async def _turn(self, finished: list[Finished], free: int) -> int:
+        outcomes = [describe_outcome(item.context.job, item.outcome) for item in finished]
+        params: dict[str, Any] = {
+            "ids": [item.context.job.id for item in finished],
+            "statuses": [item.outcome.status.value for item in finished],
+            "results": [
+                json.dumps(item.outcome.result, default=str)
+                if item.outcome.result is not None
+                else None
+                for item in finished
+            ],
+            "errors": [
+                item.outcome.error if item.outcome.status is not JobStatus.SUCCEEDED else None
+                for item in finished
+            ],
+            "finals": [item.outcome.final for item in finished],
+            "delays": [float(item.outcome.delay) for item in finished],
+            "refunds": [1 if item.outcome.refund else 0 for item in finished],
+            "attempts": [item.context.job.attempt for item in finished],
+            "levels": [level for level, _, _, _ in outcomes],
+            "messages": [message for _, message, _, _ in outcomes],
+            "request_ids": [item.context.job.request_id for item in finished],
+            "n": max(0, free),
+            "scan": max(0, free) * 4,
+            "worker": self.worker_id,
+            "lease": self.settings.job_lease_seconds,
+            "plan_caps": self._plan_caps,
+            "default_cap": self.settings.job_default_max_running,
+            "hook_types": JOB_EVENT_TYPES,
+        }
+        events: list[Event] = []
+        jobs: list[JobSnapshot] = []
+        recorded: set[UUID] = set()
+        with system_scope("worker.queue"):
+            async with self.queue_database.transaction() as session:
+                rows = (await session.execute(_CYCLE, params)).all()
+                by_job: dict[UUID, Finished] = {item.context.job.id: item for item in finished}
+                hooked: list[tuple[JobSnapshot, Event]] = []
+                for row in rows:
+                    if row.claim:
+                        job = JobSnapshot.from_row(row)
+                        jobs.append(job)
+                        event = Event(
+                            "job.started",
+                            job.tenant_id,
+                            {"job_id": str(job.id), "type": job.type, "attempt": job.attempt},
+                            webhooks=job.type != WEBHOOK_JOB_TYPE,
+                        )
+                    else:
+                        item = by_job[row.id]
+                        job = item.context.job
+                        recorded.add(job.id)
+                        _, _, event_type, data = outcomes[finished.index(item)]
+                        event = Event(
+                            event_type, job.tenant_id, data, webhooks=job.type != WEBHOOK_JOB_TYPE
+                        )
+                    events.append(event)
+                    if row.hooked and event.webhooks:
+                        hooked.append((job, event))
+                for job, event in hooked:
+                    tokens = bind_request(job.request_id or f"job-{job.id}", ClientInfo())
+                    try:
+                        await notify_event_listeners(session, [event])
+                    finally:
+                        unbind_request(tokens)
+                if any(
+                    item.outcome.status is JobStatus.QUEUED and item.context.job.id in recorded
+                    for item in finished
+                ):
+                    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        bus = event_bus()
+        if bus is not None and events:
+            await bus.publish_many(events)
+        for item in finished:
+            with contextlib.suppress(ValueError):
+                self._finished.remove(item)
+            job = item.context.job
+            entry = self._running.get(job.id)
+            if entry is not None and entry[1] is item.context:
+                del self._running[job.id]
+            if job.id in recorded:
+                JOB_OUTCOMES.labels(job.type, item.outcome.status.value).inc()
+                JOB_DURATION.labels(job.type).observe(time.monotonic() - item.started)
+            else:
+                logger.warning("outcome not recorded: lease lost", extra={"job_id": str(job.id)})
+            if not item.done.done():
+                item.done.set_result(job.id in recorded)
         for job in jobs:
             context = JobContext(
                 job=job,
@@ -354,16 +527,20 @@ class Worker:
         try:
             with tenant_scope(job.tenant_id):
                 outcome = await self._outcome(context)
-                context.extras["finishing"] = True
-                if outcome is not None:
-                    await self._finish(context, outcome)
-                    JOB_OUTCOMES.labels(job.type, outcome.status.value).inc()
-                    JOB_DURATION.labels(job.type).observe(time.monotonic() - started)
+            context.extras["finishing"] = True
+            if outcome is not None:
+                done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+                deadline = time.monotonic() + max(30.0, self.settings.job_lease_seconds)
+                self._finished.append(Finished(context, outcome, done, started, deadline))
+                self._wake.set()
+                await done  # recorded by the next turn of the queue
         except Exception:
             logger.exception("job bookkeeping failed", extra={"job_id": str(job.id)})
         finally:
             unbind_request(tokens)
-            self._running.pop(job.id, None)
+            entry = self._running.get(job.id)
+            if entry is not None and entry[1] is context:
+                del self._running[job.id]
             self._wake.set()
 
     async def _outcome(self, context: JobContext) -> Outcome | None:
@@ -396,84 +573,6 @@ class Worker:
             if isinstance(exc, RetryableJobError) and exc.retry_after is not None:
                 delay = exc.retry_after
             return Outcome(JobStatus.QUEUED, error=message, delay=delay)
-
-    async def _finish(self, context: JobContext, outcome: Outcome) -> None:
-        job = context.job
-        deadline = time.monotonic() + max(30.0, self.settings.job_lease_seconds)
-        backoff = 0.2
-        while True:
-            try:
-                await self._write_outcome(job, outcome)
-                return
-            except DB_ERRORS as exc:
-                if time.monotonic() > deadline:
-                    raise
-                logger.warning(
-                    "recording job outcome failed; retrying",
-                    extra={"job_id": str(job.id), "error": type(exc).__name__},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _write_outcome(self, job: JobSnapshot, outcome: Outcome) -> None:
-        """The fenced outcome UPDATE and its log line in one statement."""
-        data: dict[str, Any] = {"job_id": str(job.id), "type": job.type, "attempt": job.attempt}
-        if outcome.status is JobStatus.QUEUED:
-            level = "warning"
-            message = (
-                "Released at worker shutdown"
-                if outcome.refund
-                else f"Attempt {job.attempt} failed: {outcome.error}; "
-                f"retrying in {outcome.delay:.1f}s"
-            )
-            event_type = "job.queued"
-            data["retry_in_seconds"] = round(outcome.delay, 3)
-        else:
-            level = "info" if outcome.status is JobStatus.SUCCEEDED else "error"
-            message = f"Attempt {job.attempt} {outcome.status.value}"
-            if outcome.error and outcome.status is not JobStatus.SUCCEEDED:
-                message += f": {outcome.error}"
-            event_type = f"job.{outcome.status.value}"
-            if outcome.status is JobStatus.SUCCEEDED:
-                data["result"] = outcome.result
-            else:
-                data["error"] = outcome.error
-        async with self.database.transaction() as session:
-            row = (
-                await session.execute(
-                    _FINISH,
-                    {
-                        "status": outcome.status.value,
-                        "result": json.dumps(outcome.result, default=str)
-                        if outcome.result is not None
-                        else None,
-                        "error": outcome.error
-                        if outcome.status is not JobStatus.SUCCEEDED
-                        else None,
-                        "final": outcome.final,
-                        "delay": outcome.delay,
-                        "refund": 1 if outcome.refund else 0,
-                        "id": job.id,
-                        "worker": self.worker_id,
-                        "attempt": job.attempt,
-                        "level": level,
-                        "message": message[:10_000],
-                        "request_id": job.request_id,
-                    },
-                )
-            ).first()
-            if row is None:
-                logger.warning("outcome not recorded: lease lost", extra={"job_id": str(job.id)})
-                return
-            if outcome.status is JobStatus.QUEUED:
-                await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-            emit(
-                session,
-                event_type,
-                data,
-                tenant_id=job.tenant_id,
-                webhooks=job.type != WEBHOOK_JOB_TYPE,
-            )
 
     # ------------------------------------------------------ heartbeat, reaper
     async def _heartbeat(self) -> None:
