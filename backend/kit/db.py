@@ -18,11 +18,20 @@ transaction starts (`ScopedAsyncpgConnection`): one round trip instead of
 two, both statements inside the same transaction, so the settings are
 transaction-local exactly as before.
 
-Disconnects: a connection found dead fails its statement; SQLAlchemy
-recognises the disconnect and invalidates the pool (every connection older
-than the failure reconnects at its next checkout), and the request answers
-503. `ping()` (behind `/ready`) retries once after such an invalidation, so
-it reports the database as it is, not a stale connection.
+Dead connections, without `pool_pre_ping` (with asyncpg a pre-ping is
+BEGIN, a no-op query and ROLLBACK: three round trips per checkout, more than
+a hot read's own query):
+
+* a pooled connection whose server end has closed (PostgreSQL restarted, a
+  proxy cut it) is known to asyncpg without asking the server; the checkout
+  hook drops it and the pool hands out a fresh one, so no request notices;
+* a connection that dies under a request fails that request's statement:
+  SQLAlchemy recognises the disconnect, invalidates the whole pool (every
+  connection older than the failure reconnects at its next checkout) and the
+  request answers 503. So during an outage requests fail with 503, and the
+  app recovers by itself once the database is back;
+* `ping()` (behind `/ready`) retries once after such an invalidation, so it
+  reports the database as it is, not one stale connection.
 """
 
 from __future__ import annotations
@@ -178,6 +187,11 @@ class ScopedAsyncpgConnection(AsyncAdapt_asyncpg_connection):
         else:
             self._transaction = _SimpleTransaction(raw)  # type: ignore[assignment]
 
+    @property
+    def closed_by_peer(self) -> bool:
+        closed: bool = self._connection.is_closed()
+        return closed
+
     def rollback(self) -> None:
         self.pending_scope = None
         super().rollback()  # type: ignore[no-untyped-call]
@@ -236,13 +250,16 @@ def create_engine(
     app_role: str | None,
     pool_size: int = 10,
     max_overflow: int = 10,
-    pool_pre_ping: bool = True,
+    pool_pre_ping: bool = False,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An engine whose connections run as `app_role` (none: as the URL's user).
 
-    `pool_pre_ping=False` saves a round trip per checkout, for callers that
-    retry on a dead connection themselves (the job worker)."""
+    No pre-ping by default: with asyncpg it is BEGIN, a no-op query and
+    ROLLBACK, three round trips per checkout, more than a hot read's own
+    query. Dead connections are dealt with on use instead (see the module
+    docstring: the disconnect invalidates the pool, the request answers 503,
+    the next ones reconnect)."""
     engine = create_async_engine(
         async_url(url),
         module=ScopedAsyncpgDBAPI(asyncpg),  # type: ignore[no-untyped-call]
@@ -259,7 +276,16 @@ def create_engine(
             cursor.execute(f'SET ROLE "{app_role}"')
             cursor.close()
 
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
     return engine
+
+
+def _discard_closed(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    """A pooled connection whose server end has gone (PostgreSQL restarted,
+    a proxy cut it) is known to asyncpg without asking the server: the pool
+    drops it and hands out a fresh one, at no round trip (unlike pre-ping)."""
+    if isinstance(dbapi_connection, ScopedAsyncpgConnection) and dbapi_connection.closed_by_peer:
+        raise exc.DisconnectionError("connection closed by the server")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -302,7 +328,7 @@ class Database:
         app_role: str | None,
         pool_size: int,
         max_overflow: int,
-        pool_pre_ping: bool = True,
+        pool_pre_ping: bool = False,
     ) -> None:
         self.engine = create_engine(
             url,

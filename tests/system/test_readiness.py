@@ -3,6 +3,7 @@ the app recovers by itself when the service returns."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,6 +87,30 @@ async def test_database_outage_gives_503_then_recovers(
         await proxy.start()
         assert (await http.get("/ready")).status_code == 200
         assert (await _authenticated_read(http, headers)).status_code != 503
+    await proxy.stop()
+
+
+async def test_database_restart_between_requests_is_not_noticed(
+    database_url: str, redis_url: str, app: Any
+) -> None:
+    """Pooled connections cut while idle (PostgreSQL restarted between two
+    requests) are replaced at checkout: no request fails afterwards."""
+    url = make_url(database_url)
+    if not url.host:
+        pytest.skip("the test PostgreSQL listens on a Unix socket only")
+    proxy = TcpProxy(url.host, url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    tenant = await make_tenant(app, "Restart")
+    async for restart_app, http in _client_for(make_settings(proxied, redis_url)):
+        headers = bearer_headers(restart_app, tenant.owner)
+        assert (await _authenticated_read(http, headers)).status_code == 200
+
+        await proxy.stop()
+        await proxy.start()
+        await asyncio.sleep(0.05)  # the event loop sees the cut sockets close
+        assert (await _authenticated_read(http, headers)).status_code == 200
+        assert (await http.get("/ready")).status_code == 200
     await proxy.stop()
 
 
