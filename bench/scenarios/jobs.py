@@ -26,6 +26,10 @@ from bench.registry import CustomScenario, Measurement, RunOptions, register
 TASKS = 4
 SEED = 40_000
 WORKER_ENV = {"LOG_LEVEL": "WARNING"}
+# The throughput scenarios run the queue's processes (workers, or the bare
+# loops) unpinned, on every CPU like PostgreSQL: pinned to the server's half,
+# two processes would share one CPU (the HTTP servers are idle meanwhile).
+QUEUE_CPUS = None
 
 
 async def _prepare(ctx: BenchContext) -> Any:
@@ -58,7 +62,7 @@ def _bare(processes: int) -> Any:
         logs = [ctx.work_dir / f"bare-{index}.txt" for index in range(processes)]
         try:
             started = time.monotonic()
-            with ExitStack() as stack:  # pinned like the workers, for a fair ratio
+            with ExitStack() as stack:  # unpinned like the workers, for a fair ratio
                 children = [
                     stack.enter_context(
                         ctx.process(
@@ -69,6 +73,7 @@ def _bare(processes: int) -> Any:
                             str(TASKS),
                             str(options.duration),
                             log=log,
+                            cpus=QUEUE_CPUS,
                         )
                     )
                     for log in logs
@@ -101,6 +106,7 @@ def _workers(processes: int) -> Any:
                             "--concurrency",
                             str(TASKS),
                             env=WORKER_ENV,
+                            cpus=QUEUE_CPUS,
                         )
                     )
                 while await _count_done(connection) == 0:  # start-up is not measured
