@@ -59,6 +59,7 @@ async def authenticate_bearer(
         token_id=claims.token_id,
         token_expires_at=claims.expires_at,
         rate_limit=tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"]),
+        profile=row,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from backend.audit.models import ActorType
@@ -28,6 +30,9 @@ class Principal:
     # The effective per-principal limit: an API key's own limit, else the
     # tenant's plan tier (None: RATE_LIMIT_DEFAULT).
     rate_limit: RateLimit | None = None
+    # A user's profile as read with the principal, in the same transaction
+    # (the `/auth/me` row), so that `/auth/me` needs no query of its own.
+    profile: Mapping[Any, Any] | None = field(default=None, compare=False, repr=False)
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions

@@ -13,10 +13,14 @@ from sqlalchemy.orm import aliased
 
 from backend.auth.models import OneTimePurpose, OneTimeToken, RefreshToken
 
+# The principal and, in the same row, the profile `/auth/me` answers with
+# (the `_ME` columns): `/auth/me` then needs no query of its own.
 _USER_PRINCIPAL = text(
     """
-    SELECT u.is_active, u.is_superadmin, u.tokens_valid_after, t.status AS tenant_status,
-           t.plan AS tenant_plan, t.limits AS tenant_limits,
+    SELECT u.id, u.email, u.full_name, u.is_active, u.is_superadmin, u.created_at,
+           u.updated_at, u.tokens_valid_after, t.id AS tenant_id, t.name AS tenant_name,
+           t.slug AS tenant_slug, t.status AS tenant_status, t.plan AS tenant_plan,
+           t.limits AS tenant_limits,
            COALESCE((
                SELECT array_agg(DISTINCT permission)
                FROM user_roles ur
@@ -24,7 +28,14 @@ _USER_PRINCIPAL = text(
                            AND r.deleted_at IS NULL,
                     unnest(r.permissions) AS permission
                WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
-           ), '{}') AS permissions
+           ), '{}') AS permissions,
+           COALESCE((
+               SELECT array_agg(r.name ORDER BY r.name)
+               FROM user_roles ur
+               JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+                           AND r.deleted_at IS NULL
+               WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
+           ), '{}') AS roles
     FROM users u
     JOIN tenants t ON t.id = u.tenant_id AND t.deleted_at IS NULL
     WHERE u.tenant_id = :tenant_id AND u.id = :user_id AND u.deleted_at IS NULL

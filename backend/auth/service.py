@@ -335,7 +335,10 @@ class AuthService:
     async def me(self, session: AsyncSession, principal: Principal) -> MeOut:
         if not principal.is_user:
             raise PermissionDenied("Only users have a profile; API keys do not")
-        row = await AuthRepository(session).me(principal.tenant_id, principal.id)
+        # Read with the principal, in this request's transaction; else read now.
+        row = principal.profile or await AuthRepository(session).me(
+            principal.tenant_id, principal.id
+        )
         if row is None:
             raise Unauthenticated()
         return MeOut(
