@@ -19,11 +19,14 @@ from backend.auth.principal import Principal
 from backend.kit.db import reapply_scope, system_scope, tenant_scope
 from backend.kit.deps import AppSettings, DbSession, RedisClient, database_of
 from backend.kit.errors import PermissionDenied, Unauthenticated
+from backend.kit.ratelimit import get_backend
 from backend.kit.request_context import annotate_log
 from backend.settings import Settings
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+API_PREFIX = "/api/v1/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +90,24 @@ async def _authenticate(
 ) -> Principal:
     if bearer and api_key:
         raise Unauthenticated("Send either a bearer token or an API key, not both")
+    # Under /api/v1 the call is counted in the API-wide limit along with the
+    # credential's own Redis work (one round trip); `api_rate_limit` reads it.
+    limiter = get_backend(connection) if _api_limited(connection) else None
     if bearer:
         claims = decode_bearer(settings, bearer)
         with tenant_scope(claims.tenant_id):
-            return await authenticate_bearer(session, redis, settings, claims)
+            return await authenticate_bearer(session, redis, settings, claims, limiter=limiter)
     assert api_key is not None
-    return await authenticate_api_key(database_of(connection), redis, settings, api_key)
+    return await authenticate_api_key(
+        database_of(connection), redis, settings, api_key, limiter=limiter
+    )
+
+
+def _api_limited(connection: HTTPConnection) -> bool:
+    """Whether the route carries the API-wide limit: every /api/v1 route does
+    (`api_rate_limit` is a dependency of the whole `api_router`)."""
+    path = getattr(connection.scope.get("route"), "path", "")
+    return isinstance(path, str) and path.startswith(API_PREFIX)
 
 
 Resolved = Annotated[Resolution, Depends(resolve_principal, scope="function")]

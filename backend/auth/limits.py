@@ -19,9 +19,11 @@ import json
 
 from starlette.requests import HTTPConnection, Request
 
+from backend.auth.authenticate import api_bucket_identifier
 from backend.auth.deps import Resolved
 from backend.kit.deps import AppSettings
-from backend.kit.ratelimit import client_ip, enforce, hashed
+from backend.kit.errors import RateLimited
+from backend.kit.ratelimit import client_ip, enforce, hashed, retry_after_seconds
 
 
 async def api_rate_limit(
@@ -35,9 +37,12 @@ async def api_rate_limit(
             connection, "api", f"ip:{client_ip(connection)}", settings.rate_limit_anonymous
         )
         return
-    identifier = f"{'user' if principal.is_user else 'key'}:{principal.id}"
+    if principal.api_wait_ms is not None:  # counted with the credential check
+        if principal.api_wait_ms > 0:
+            raise RateLimited(retry_after=retry_after_seconds(principal.api_wait_ms))
+        return
     limit = principal.rate_limit or settings.rate_limit_default
-    await enforce(connection, "api", identifier, limit)
+    await enforce(connection, "api", api_bucket_identifier(principal), limit)
 
 
 async def login_rate_limit(request: Request, settings: AppSettings) -> None:

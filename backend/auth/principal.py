@@ -33,6 +33,10 @@ class Principal:
     # A user's profile as read with the principal, in the same transaction
     # (the `/auth/me` row), so that `/auth/me` needs no query of its own.
     profile: Mapping[Any, Any] | None = field(default=None, compare=False, repr=False)
+    # This request already counted in the API-wide rate limit while the
+    # credentials were checked (same Redis round trip): the milliseconds to
+    # wait when over the limit, else 0. None: not counted yet.
+    api_wait_ms: int | None = field(default=None, compare=False, repr=False)
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions

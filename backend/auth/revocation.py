@@ -17,17 +17,17 @@ class RevocationUnavailable(Exception):
     """Redis could not say whether the token is revoked."""
 
 
-def _key(prefix: str, token_id: str) -> str:
+def revocation_key(prefix: str, token_id: str) -> str:
     return f"{prefix}:revoked-jti:{token_id}"
 
 
 async def revoke_token(redis: Redis, prefix: str, token_id: str, expires_at: int) -> None:
     ttl = max(1, expires_at - int(time.time()) + 5)
-    await redis.set(_key(prefix, token_id), "1", ex=ttl)
+    await redis.set(revocation_key(prefix, token_id), "1", ex=ttl)
 
 
 async def is_token_revoked(redis: Redis, prefix: str, token_id: str) -> bool:
     try:
-        return bool(await redis.exists(_key(prefix, token_id)))
+        return bool(await redis.exists(revocation_key(prefix, token_id)))
     except (RedisError, OSError) as exc:
         raise RevocationUnavailable from exc

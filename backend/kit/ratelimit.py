@@ -45,6 +45,23 @@ logger = logging.getLogger("dossier.ratelimit")
 
 SCRIPT: str = FastAPILimiter.lua_script
 
+# The same count, after a denylist check, for bearer tokens: one round trip
+# for both. KEYS[1] is the token's denylist key, KEYS[2] the bucket; -1 means
+# revoked (and the call is not counted: a revoked token cannot drain its
+# user's bucket).
+REVOCABLE_SCRIPT: str = (
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    + SCRIPT.replace("KEYS[1]", "KEYS[2]")
+)
+
+# The same count, plus `SET KEYS[1] 1 NX EX ARGV[3]` (an API key's
+# once-a-minute "last used" marker): {1 if the marker was set, wait ms}.
+MARKING_SCRIPT: str = (
+    "local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])\n"
+    "local function count()\n" + SCRIPT.replace("KEYS[1]", "KEYS[2]") + "\nend\n"
+    "return {first and 1 or 0, count()}"
+)
+
 # After a Redis failure, checks are skipped (allowed) for this long rather
 # than each request paying a connection timeout.
 FAILURE_BACKOFF_SECONDS = 5.0
@@ -57,6 +74,8 @@ class RateLimitBackend:
         self.redis = redis
         self.prefix = f"{prefix}:ratelimit"
         self._sha: str | None = None
+        self._revocable_sha: str | None = None
+        self._marking_sha: str | None = None
         self._skip_until = 0.0
 
     def key(self, bucket: str, identifier: str) -> str:
@@ -76,6 +95,83 @@ class RateLimitBackend:
             result = await self.redis.evalsha(await self._load(), 1, key, *args)
         return int(result)
 
+    @property
+    def paused(self) -> bool:
+        """Checks are skipped for a while after a Redis failure."""
+        return time.monotonic() < self._skip_until
+
+    def _failed(self, exc: BaseException, bucket: str) -> None:
+        self._skip_until = time.monotonic() + FAILURE_BACKOFF_SECONDS
+        RATE_LIMITER_FAILURES.inc()
+        logger.warning(
+            "rate limiter unavailable; allowing requests",
+            extra={"error": type(exc).__name__, "bucket": bucket},
+        )
+
+    async def hit_unless_revoked(
+        self, denylist_key: str, bucket: str, identifier: str, limit: RateLimit
+    ) -> int | None:
+        """`hit`, after checking that `denylist_key` does not exist, in one
+        round trip: None when it exists (revoked), else what `hit` returns.
+        Redis errors propagate: the caller fails closed on the denylist (the
+        failure is also counted as the limiter's)."""
+        keys_and_args = (
+            2,
+            denylist_key,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+        )
+        try:
+            try:
+                sha = self._revocable_sha or await self._load_revocable()
+                result = await self.redis.evalsha(sha, *keys_and_args)
+            except NoScriptError:
+                result = await self.redis.evalsha(await self._load_revocable(), *keys_and_args)
+        except (RedisError, OSError) as exc:
+            self._failed(exc, bucket)
+            raise
+        wait = int(result)
+        return None if wait < 0 else wait
+
+    async def hit_and_mark(
+        self, marker_key: str, marker_seconds: int, bucket: str, identifier: str, limit: RateLimit
+    ) -> tuple[bool, int]:
+        """`hit`, and `SET marker_key NX EX marker_seconds` in the same round
+        trip: (whether the marker was set by this call, what `hit` returns).
+        Fails open like `hit` (and the marker counts as not set)."""
+        if self.paused:
+            RATE_LIMITER_FAILURES.inc()
+            return False, 0
+        keys_and_args = (
+            2,
+            marker_key,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+            str(marker_seconds),
+        )
+        try:
+            try:
+                sha = self._marking_sha or await self._load_marking()
+                first, wait = await self.redis.evalsha(sha, *keys_and_args)
+            except NoScriptError:
+                first, wait = await self.redis.evalsha(await self._load_marking(), *keys_and_args)
+        except (RedisError, OSError) as exc:
+            self._failed(exc, bucket)
+            return False, 0
+        return bool(first), int(wait)
+
+    async def _load_marking(self) -> str:
+        sha: str = await self.redis.script_load(MARKING_SCRIPT)
+        self._marking_sha = sha
+        return sha
+
+    async def _load_revocable(self) -> str:
+        sha: str = await self.redis.script_load(REVOCABLE_SCRIPT)
+        self._revocable_sha = sha
+        return sha
+
     async def hit(self, bucket: str, identifier: str, limit: RateLimit) -> int:
         """Count one call; the milliseconds to wait when over the limit, else 0.
 
@@ -88,12 +184,7 @@ class RateLimitBackend:
         try:
             return await self._evaluate(self.key(bucket, identifier), limit)
         except (RedisError, OSError) as exc:
-            self._skip_until = time.monotonic() + FAILURE_BACKOFF_SECONDS
-            RATE_LIMITER_FAILURES.inc()
-            logger.warning(
-                "rate limiter unavailable; allowing requests",
-                extra={"error": type(exc).__name__, "bucket": bucket},
-            )
+            self._failed(exc, bucket)
             return 0
 
     async def check(self) -> None:
@@ -129,4 +220,8 @@ async def enforce(
     """Count the call in `bucket` for `identifier`; 429 with `Retry-After` when over."""
     wait_ms = await get_backend(connection).hit(bucket, identifier, limit)
     if wait_ms > 0:
-        raise RateLimited(retry_after=max(1, math.ceil(wait_ms / 1000)))
+        raise RateLimited(retry_after=retry_after_seconds(wait_ms))
+
+
+def retry_after_seconds(wait_ms: int) -> int:
+    return max(1, math.ceil(wait_ms / 1000))

@@ -110,6 +110,25 @@ async def test_authenticated_calls_are_keyed_by_principal_not_ip(limited: Any) -
             assert await _statuses(http, 2, headers=bad) == [401, 429]
 
 
+async def test_a_revoked_token_does_not_drain_its_users_bucket(limited: Any) -> None:
+    """The denylist check and the count share one Redis round trip; a revoked
+    token is refused before it is counted against its user."""
+    async with limited(rate_limit_default="2/60", rate_limit_anonymous="100/60") as (
+        app,
+        make_client,
+    ):
+        tenant = await make_tenant(app, roles=("owner",))
+        async with make_client("10.0.0.8") as http:
+            stolen = bearer_headers(app, tenant.owner)
+            assert (await http.post("/api/v1/auth/logout", headers=stolen)).status_code in (
+                200,
+                204,
+            )
+            assert await _statuses(http, 3, headers=stolen) == [401, 401, 401]
+            fresh = bearer_headers(app, tenant.owner)
+            assert await _statuses(http, 3, headers=fresh) == [200, 429, 429]
+
+
 async def test_a_keys_own_limit_wins_over_the_tenant_tier(limited: Any, owner_engine: Any) -> None:
     from sqlalchemy import text
 
