@@ -105,9 +105,12 @@ async def _authenticate(
 
 def _api_limited(connection: HTTPConnection) -> bool:
     """Whether the route carries the API-wide limit: every /api/v1 route does
-    (`api_rate_limit` is a dependency of the whole `api_router`)."""
-    path = getattr(connection.scope.get("route"), "path", "")
-    return isinstance(path, str) and path.startswith(API_PREFIX)
+    (`api_rate_limit` is a dependency of the whole `api_router`, and nothing
+    else is mounted there). The request's path, not the route's: an included
+    route's own `path` lacks the router prefixes."""
+    path: str = connection.scope["path"]
+    root: str = connection.scope.get("root_path", "")
+    return path.removeprefix(root).startswith(API_PREFIX)
 
 
 Resolved = Annotated[Resolution, Depends(resolve_principal, scope="function")]
