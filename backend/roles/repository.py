@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import ARRAY, Select, String, delete, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from backend.kit.repository import Repository
 from backend.roles.models import Role, UserRole
@@ -16,6 +17,22 @@ from backend.users.models import User
 class RoleRepository(Repository[Role]):
     model = Role
     resource_name = "Role"
+
+    def role_names_column(self, tenant_id: UUID) -> Any:
+        """The role names of the enclosing query's `User` (sorted; `{}` when
+        none), as a correlated subquery: a user list reads them in the same
+        statement as the users instead of a second query."""
+        names = (
+            select(func.array_agg(aggregate_order_by(Role.name, Role.name)))
+            .join(UserRole, Role.id == UserRole.role_id)
+            .where(
+                UserRole.tenant_id == tenant_id,
+                UserRole.user_id == User.id,
+                Role.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        return func.coalesce(names, literal([], ARRAY(String)))
 
     async def by_names(self, tenant_id: UUID, names: Iterable[str]) -> list[Role]:
         wanted = [name.lower() for name in names]

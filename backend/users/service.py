@@ -19,6 +19,7 @@ from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import with_expression
 
 from backend.audit.service import audit_service
 from backend.auth.models import OneTimePurpose
@@ -130,12 +131,23 @@ class UserService:
         holders = role_service.holders_of_name(session, principal.tenant_id, role) if role else None
         stmt = repository.filtered(
             include_deleted=include_deleted, active=active, email_contains=email, holders=holders
+        ).options(
+            # Role names in the same statement, not a second query.
+            with_expression(
+                User.role_names, role_service.role_names_column(session, principal.tenant_id)
+            )
         )
         result = await repository.paginate(stmt, query)
-        names = await role_service.role_names_of(
-            session, principal.tenant_id, [user.id for user in result.items]
+        # Users already in the session keep their loaded state: ask for theirs.
+        missing = [user.id for user in result.items if user.role_names is None]
+        names = (
+            await role_service.role_names_of(session, principal.tenant_id, missing)
+            if missing
+            else {}
         )
-        return result.envelope([user_out(user, names[user.id]) for user in result.items])
+        return result.envelope(
+            [user_out(user, names.get(user.id) or user.role_names or []) for user in result.items]
+        )
 
     async def get_user(
         self, session: AsyncSession, user_id: UUID, *, include_deleted: bool = False
