@@ -62,7 +62,10 @@ class PrincipalRepository:
 
     async def user_principal(self, tenant_id: UUID, user_id: UUID) -> RowMapping | None:
         params: dict[str, Any] = {"tenant_id": tenant_id, "user_id": user_id}
-        result = await self.session.execute(_USER_PRINCIPAL, params)
+        # On the session's connection (same transaction): plain SQL needs none
+        # of the ORM's execute machinery, which costs more than the query here.
+        connection = await self.session.connection()
+        result = await connection.execute(_USER_PRINCIPAL, params)
         return result.mappings().one_or_none()
 
     async def api_key_by_prefix(self, prefix: str) -> RowMapping | None:

@@ -6,33 +6,49 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, Select, String, delete, func, literal, select
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.types import UserDefinedType
 
 from backend.kit.repository import Repository
 from backend.roles.models import Role, UserRole
 from backend.users.models import User
 
 
+class _Strings(UserDefinedType[list[str]]):
+    """`varchar[]` read as asyncpg returns it (a list of str), without
+    SQLAlchemy's per-item array processing."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "varchar[]"
+
+
+# Built once: the expression depends on nothing but the enclosing `User`.
+_ROLE_NAMES = func.coalesce(
+    select(func.array_agg(aggregate_order_by(Role.name, Role.name)))
+    .join(UserRole, Role.id == UserRole.role_id)
+    .where(
+        UserRole.tenant_id == User.tenant_id,
+        UserRole.user_id == User.id,
+        Role.deleted_at.is_(None),
+    )
+    .scalar_subquery(),
+    text("'{}'::varchar[]"),
+    type_=_Strings(),
+)
+
+
 class RoleRepository(Repository[Role]):
     model = Role
     resource_name = "Role"
 
-    def role_names_column(self, tenant_id: UUID) -> Any:
+    def role_names_column(self) -> Any:
         """The role names of the enclosing query's `User` (sorted; `{}` when
         none), as a correlated subquery: a user list reads them in the same
         statement as the users instead of a second query."""
-        names = (
-            select(func.array_agg(aggregate_order_by(Role.name, Role.name)))
-            .join(UserRole, Role.id == UserRole.role_id)
-            .where(
-                UserRole.tenant_id == tenant_id,
-                UserRole.user_id == User.id,
-                Role.deleted_at.is_(None),
-            )
-            .scalar_subquery()
-        )
-        return func.coalesce(names, literal([], ARRAY(String)))
+        return _ROLE_NAMES
 
     async def by_names(self, tenant_id: UUID, names: Iterable[str]) -> list[Role]:
         wanted = [name.lower() for name in names]

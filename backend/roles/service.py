@@ -93,9 +93,9 @@ class RoleService:
     ) -> dict[UUID, list[str]]:
         return await RoleRepository(session).role_names_of(tenant_id, user_ids)
 
-    def role_names_column(self, session: AsyncSession, tenant_id: UUID) -> Any:
+    def role_names_column(self, session: AsyncSession) -> Any:
         """For `with_expression(User.role_names, ...)` in user lists."""
-        return RoleRepository(session).role_names_column(tenant_id)
+        return RoleRepository(session).role_names_column()
 
     def holders_of_name(self, session: AsyncSession, tenant_id: UUID, name: str) -> Select[Any]:
         """A subquery of the ids of users holding the role `name`."""

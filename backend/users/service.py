@@ -74,6 +74,18 @@ def user_out(user: User, roles: list[str]) -> UserOut:
     )
 
 
+_ROLE_NAMES_OPTION: list[Any] = []
+
+
+def _with_role_names(session: AsyncSession) -> Any:
+    """Role names in the same statement as the users, not a second query (the
+    loader option is built once: building it costs more than the query)."""
+    if not _ROLE_NAMES_OPTION:
+        column = role_service.role_names_column(session)
+        _ROLE_NAMES_OPTION.append(with_expression(User.role_names, column))
+    return _ROLE_NAMES_OPTION[0]
+
+
 class UserService:
     async def create_user(
         self,
@@ -131,12 +143,7 @@ class UserService:
         holders = role_service.holders_of_name(session, principal.tenant_id, role) if role else None
         stmt = repository.filtered(
             include_deleted=include_deleted, active=active, email_contains=email, holders=holders
-        ).options(
-            # Role names in the same statement, not a second query.
-            with_expression(
-                User.role_names, role_service.role_names_column(session, principal.tenant_id)
-            )
-        )
+        ).options(_with_role_names(session))
         result = await repository.paginate(stmt, query)
         # Users already in the session keep their loaded state: ask for theirs.
         missing = [user.id for user in result.items if user.role_names is None]
