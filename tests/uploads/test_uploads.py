@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.kit.db import system_scope
 from backend.kit.storage import drain_background, get_storage
 from backend.uploads.models import Upload
-from backend.uploads.service import upload_service
+from backend.worker.maintenance import run_maintenance_round
 from tests.documents.helpers import upload as direct_upload
 from tests.factories import bearer_headers, make_tenant
 
@@ -179,13 +179,19 @@ async def test_expired_uploads_are_cleaned_up(client: httpx.AsyncClient, app: An
                 .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
             )
     assert (await client.put(f"{url}/parts/1", headers=headers, content=data)).status_code == 404
-    with system_scope("upload-cleanup"):
-        async with app.state.db.transaction() as session:
-            removed = await upload_service.cleanup_expired(session, app.state.settings)
+    # What every worker runs periodically (MAINTENANCE_INTERVAL_SECONDS).
+    removed = await run_maintenance_round(app.state.db, app.state.settings)
     assert removed == 1
     assert await _blobs(app, tenant.id) == []
     assert (await client.get(url, headers=headers)).status_code == 404
     assert (await client.get(f"/api/v1/uploads/{keep['id']}", headers=headers)).status_code == 200
+
+
+async def test_one_worker_at_a_time_runs_maintenance(owner_engine: AsyncEngine, app: Any) -> None:
+    async with owner_engine.begin() as connection:
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": 0x444F5353})
+        assert await run_maintenance_round(app.state.db, app.state.settings) is None
+    assert await run_maintenance_round(app.state.db, app.state.settings) == 0
 
 
 async def test_quota_exceeded(client: httpx.AsyncClient, app: Any) -> None:
