@@ -52,15 +52,19 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Network
     return hops[0] if hops else peer
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+_WANTED = (b"x-request-id", b"x-forwarded-for", b"user-agent")
+
+
+def _scan_headers(scope: Scope) -> tuple[dict[bytes, str], int]:
+    """The headers this middleware reads (first occurrence each) and the
+    total size of all headers, in one pass over them."""
+    found: dict[bytes, str] = {}
+    size = 0
     for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _header_bytes(scope: Scope) -> int:
-    return sum(len(key) + len(value) for key, value in scope.get("headers", ()))
+        size += len(key) + len(value)
+        if key in _WANTED and key not in found:
+            found[key] = value.decode("latin-1")
+    return found, size
 
 
 class RequestContextMiddleware:
@@ -73,11 +77,12 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        headers, header_bytes = _scan_headers(scope)
+        request_id = accept_request_id(headers.get(b"x-request-id"))
         peer = scope["client"][0] if scope.get("client") else None
         client = ClientInfo(
-            ip=client_address(peer, _header(scope, b"x-forwarded-for"), self.trusted_proxies),
-            user_agent=(_header(scope, b"user-agent") or "")[:512] or None,
+            ip=client_address(peer, headers.get(b"x-forwarded-for"), self.trusted_proxies),
+            user_agent=(headers.get(b"user-agent") or "")[:512] or None,
         )
         scope.setdefault("state", {})["client"] = client
         tokens = bind_request(request_id, client)
@@ -96,7 +101,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if _header_bytes(scope) > self.max_header_bytes:
+            if header_bytes > self.max_header_bytes:
                 await problem_response(431, "headers_too_large", "Request headers are too large")(
                     scope, receive, send_with_request_id
                 )
