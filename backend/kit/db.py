@@ -272,9 +272,13 @@ def create_engine(
 
         @event.listens_for(engine.sync_engine, "connect")
         def _switch_role(dbapi_connection: Any, connection_record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f'SET ROLE "{app_role}"')
-            cursor.close()
+            # On the raw asyncpg connection, outside any transaction, so that
+            # it holds for the connection's life. Through a DBAPI cursor it ran
+            # inside the adapter's implicit transaction, and when the first
+            # use of the connection rolled back (a /ready ping does) the role
+            # switch was undone: the pooled connection then ran as the URL's
+            # user (superuser or table owner), past every RLS policy.
+            dbapi_connection.run_async(lambda raw: raw.execute(f'SET ROLE "{app_role}"'))
 
     event.listen(engine.sync_engine, "checkout", _discard_closed)
     return engine

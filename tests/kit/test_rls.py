@@ -10,7 +10,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.kit.db import ScopedAsyncpgConnection, ScopedSession, system_scope, tenant_scope
+from backend.kit.db import (
+    Database,
+    ScopedAsyncpgConnection,
+    ScopedSession,
+    system_scope,
+    tenant_scope,
+)
 from tests.factories import make_tenant
 
 TENANT_OWNED = ["users", "roles", "user_roles", "audit_events"]
@@ -100,6 +106,28 @@ async def test_app_role_is_neither_superuser_nor_owner(app: Any) -> None:
     assert row[1] is False
     assert row[2] == app.state.settings.db_app_role
     assert row[2] not in owners
+
+
+async def test_app_role_survives_a_first_transaction_that_rolls_back(app: Any) -> None:
+    """A fresh connection whose first use rolls back (as `/ready`'s ping
+    does) still runs as the application role afterwards."""
+    settings = app.state.settings
+    database = Database(
+        settings.database_url.get_secret_value(),
+        app_role=settings.db_app_role,
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        await database.ping()
+        async with database.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            await connection.rollback()
+        async with database.transaction() as session:
+            user = (await session.execute(text("SELECT current_user"))).scalar()
+        assert user == settings.db_app_role
+    finally:
+        await database.dispose()
 
 
 async def test_audit_rows_cannot_be_updated_or_deleted(app: Any) -> None:
