@@ -125,6 +125,71 @@ class EventBus:
         return newer
 
 
+class BufferedEventBus(EventBus):
+    """An `EventBus` that publishes in the background, in order: `publish`
+    queues the event (it is already committed) and returns; one task sends
+    what has queued up as one pipeline per round trip. Used by the worker,
+    whose queue should not wait for Redis; every event of the process goes
+    through the same queue, so a job's events keep their order. At most
+    `limit` events wait (the oldest are dropped with a log line beyond that,
+    e.g. while Redis is down); `aclose` sends what is left."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        limit: int = 10_000,
+    ) -> None:
+        super().__init__(redis, prefix, buffer_size=buffer_size)
+        self.limit = limit
+        self._queue: list[Event] = []
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, event: Event) -> None:
+        self._enqueue([event])
+
+    def publish_later(self, events: list[Event]) -> None:
+        self._enqueue(events)
+
+    def _enqueue(self, events: list[Event]) -> None:
+        self._queue.extend(events)
+        if len(self._queue) > self.limit:
+            dropped = len(self._queue) - self.limit
+            del self._queue[:dropped]
+            logger.warning("events dropped: publishing fell behind", extra={"count": dropped})
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="event-publisher")
+        self._ready.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await self.publish_many(batch)
+                except Exception:
+                    logger.exception("events dropped: publishing failed")
+            if self._closing:
+                return
+
+    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Send the queued events (for at most `timeout` seconds) and stop."""
+        self._closing = True
+        self._ready.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except (TimeoutError, asyncio.CancelledError):
+                logger.warning("events dropped at shutdown", extra={"count": len(self._queue)})
+            self._task = None
+
+
 _bus: EventBus | None = None
 
 EventListener = Callable[[AsyncSession, list[Event]], Awaitable[None]]

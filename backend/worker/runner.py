@@ -37,8 +37,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from backend.jobs.models import NOTIFY_CHANNEL, JobStatus
 from backend.kit.db import Database, system_scope, tenant_scope
 from backend.kit.events import (
+    BufferedEventBus,
     Event,
-    EventBus,
     configure_event_bus,
     emit,
     event_bus,
@@ -326,7 +326,7 @@ class Worker:
         if self.settings.redis_url is not None and event_bus() is None:
             self._redis = create_redis(self.settings.redis_url.get_secret_value())
             configure_event_bus(
-                EventBus(
+                BufferedEventBus(
                     self._redis,
                     self.settings.redis_key_prefix,
                     buffer_size=self.settings.event_buffer_size,
@@ -359,6 +359,9 @@ class Worker:
                 await asyncio.gather(self._drainer, return_exceptions=True)
             self.executor.shutdown(wait=False, cancel_futures=True)
             if self._redis is not None:
+                bus = event_bus()
+                if isinstance(bus, BufferedEventBus):
+                    await bus.aclose()
                 configure_event_bus(None)
                 with contextlib.suppress(Exception):
                     await self._redis.aclose()
@@ -490,7 +493,9 @@ class Worker:
                 ):
                     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
         bus = event_bus()
-        if bus is not None and events:
+        if isinstance(bus, BufferedEventBus):
+            bus.publish_later(events)
+        elif bus is not None and events:
             await bus.publish_many(events)
         for item in finished:
             with contextlib.suppress(ValueError):
