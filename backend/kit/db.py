@@ -18,20 +18,14 @@ transaction starts (`ScopedAsyncpgConnection`): one round trip instead of
 two, both statements inside the same transaction, so the settings are
 transaction-local exactly as before.
 
-Dead connections, without `pool_pre_ping` (with asyncpg a pre-ping is
-BEGIN, a no-op query and ROLLBACK: three round trips per checkout, more than
-a hot read's own query):
-
-* a pooled connection whose server end has closed (PostgreSQL restarted, a
-  proxy cut it) is known to asyncpg without asking the server; the checkout
-  hook drops it and the pool hands out a fresh one, so no request notices;
-* a connection that dies under a request fails that request's statement:
-  SQLAlchemy recognises the disconnect, invalidates the whole pool (every
-  connection older than the failure reconnects at its next checkout) and the
-  request answers 503. So during an outage requests fail with 503, and the
-  app recovers by itself once the database is back;
-* `ping()` (behind `/ready`) retries once after such an invalidation, so it
-  reports the database as it is, not one stale connection.
+Dead connections: every checkout pings the connection first
+(`pool_pre_ping`), in one round trip — `SELECT 1` as a simple query — instead of
+the three SQLAlchemy's asyncpg adapter spends (BEGIN, a prepared no-op,
+ROLLBACK). A connection the server has closed (PostgreSQL restarted, an
+operator terminated it, a proxy cut it) is replaced before the request uses
+it, so requests do not notice. A connection that dies under a request fails
+that request's statement: SQLAlchemy recognises the disconnect, invalidates
+the pool and the request answers 503; the next requests reconnect.
 """
 
 from __future__ import annotations
@@ -187,10 +181,11 @@ class ScopedAsyncpgConnection(AsyncAdapt_asyncpg_connection):
         else:
             self._transaction = _SimpleTransaction(raw)  # type: ignore[assignment]
 
-    @property
-    def closed_by_peer(self) -> bool:
-        closed: bool = self._connection.is_closed()
-        return closed
+    async def _async_ping(self) -> None:
+        """The pre-ping, as one simple query: one round trip, and no
+        prepared statement for a transaction-pooling proxy to lose."""
+        raw: Any = self._connection
+        await raw.execute("SELECT 1")
 
     def rollback(self) -> None:
         self.pending_scope = None
@@ -250,16 +245,10 @@ def create_engine(
     app_role: str | None,
     pool_size: int = 10,
     max_overflow: int = 10,
-    pool_pre_ping: bool = False,
+    pool_pre_ping: bool = True,
     **kwargs: Any,
 ) -> AsyncEngine:
-    """An engine whose connections run as `app_role` (none: as the URL's user).
-
-    No pre-ping by default: with asyncpg it is BEGIN, a no-op query and
-    ROLLBACK, three round trips per checkout, more than a hot read's own
-    query. Dead connections are dealt with on use instead (see the module
-    docstring: the disconnect invalidates the pool, the request answers 503,
-    the next ones reconnect)."""
+    """An engine whose connections run as `app_role` (none: as the URL's user)."""
     engine = create_async_engine(
         async_url(url),
         module=ScopedAsyncpgDBAPI(asyncpg),  # type: ignore[no-untyped-call]
@@ -280,16 +269,7 @@ def create_engine(
             # user (superuser or table owner), past every RLS policy.
             dbapi_connection.run_async(lambda raw: raw.execute(f'SET ROLE "{app_role}"'))
 
-    event.listen(engine.sync_engine, "checkout", _discard_closed)
     return engine
-
-
-def _discard_closed(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
-    """A pooled connection whose server end has gone (PostgreSQL restarted,
-    a proxy cut it) is known to asyncpg without asking the server: the pool
-    drops it and hands out a fresh one, at no round trip (unlike pre-ping)."""
-    if isinstance(dbapi_connection, ScopedAsyncpgConnection) and dbapi_connection.closed_by_peer:
-        raise exc.DisconnectionError("connection closed by the server")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -332,7 +312,7 @@ class Database:
         app_role: str | None,
         pool_size: int,
         max_overflow: int,
-        pool_pre_ping: bool = False,
+        pool_pre_ping: bool = True,
     ) -> None:
         self.engine = create_engine(
             url,

@@ -187,7 +187,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL or Redis unreachable: 503, and the pool reconnects by itself
-    (pre-ping) once the service is back."""
+    once the service is back."""
     logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
     return problem_response(
         503,
@@ -195,6 +195,16 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
         "A backing service is unavailable; try again shortly",
         headers={"Retry-After": "5"},
     )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A connection that died under the request (asyncpg reports most of
+    those as a generic error, which SQLAlchemy recognises as a disconnect and
+    marks `connection_invalidated`): 503 like any outage. Other database
+    errors are bugs: re-raised, answered as a 500."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return await _dependency_down(request, exc)
+    raise exc
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -218,6 +228,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Unhandled exceptions are answered by `RequestContextMiddleware`."""
     for error in _DEPENDENCY_ERRORS:
         app.add_exception_handler(error, _dependency_down)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.IntegrityError, _integrity_error)
     app.add_exception_handler(DossierError, _dossier_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

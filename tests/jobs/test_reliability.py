@@ -16,6 +16,7 @@ from sqlalchemy import text
 from backend.settings import Settings
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import raise_job_cap, wait_for_job
+from tests.support.postgres import terminate_other_backends
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.workers import start_worker, stop_worker, worker_env, workers
 
@@ -120,15 +121,7 @@ async def test_worker_survives_its_database_connections_being_killed(
             )
         ).json()
         await wait_for_job(client, headers, running["id"], statuses=("running",))
-        async with owner_engine.begin() as connection:
-            killed = (
-                await connection.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                )
-            ).scalar()
+        killed = await terminate_other_backends(owner_engine)
         assert killed >= 1
         job = await wait_for_job(client, headers, running["id"], timeout=60)
         assert job["status"] == "succeeded"

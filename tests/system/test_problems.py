@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
 from backend.main import create_app
 from backend.settings import Settings
@@ -29,6 +30,14 @@ async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
     @app.get("/probe/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals: SELECT password FROM users")
+
+    @app.get("/probe/connection-lost")
+    async def connection_lost() -> None:
+        raise DBAPIError("SELECT 1", {}, OSError("closed"), connection_invalidated=True)
+
+    @app.get("/probe/database-bug")
+    async def database_bug() -> None:
+        raise DBAPIError("SELECT secret FROM nowhere", {}, ValueError("bad"))
 
     @app.post("/probe/echo")
     async def echo(payload: Payload) -> Payload:
@@ -104,6 +113,18 @@ async def test_unhandled_error_is_500_with_only_the_request_id(probe: httpx.Asyn
     assert "secret" not in response.text
     assert "SELECT" not in response.text
     assert "Traceback" not in response.text
+
+
+async def test_connection_lost_under_a_request_is_503(probe: httpx.AsyncClient) -> None:
+    response = await probe.get("/probe/connection-lost")
+    assert_problem(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "5"
+
+
+async def test_other_database_errors_are_500_without_the_sql(probe: httpx.AsyncClient) -> None:
+    response = await probe.get("/probe/database-bug")
+    assert_problem(response, 500, "internal_error")
+    assert "secret" not in response.text
 
 
 async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:

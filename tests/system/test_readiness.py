@@ -17,6 +17,7 @@ from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import bearer_headers, make_tenant
+from tests.support.postgres import terminate_other_backends
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -112,6 +113,21 @@ async def test_database_restart_between_requests_is_not_noticed(
         assert (await _authenticated_read(http, headers)).status_code == 200
         assert (await http.get("/ready")).status_code == 200
     await proxy.stop()
+
+
+async def test_connections_terminated_by_the_server_are_not_noticed(
+    client: httpx.AsyncClient, app: Any, owner_engine: Any
+) -> None:
+    """Every pooled connection terminated on the server between two requests
+    (an operator's `pg_terminate_backend`, a failover): the checkout's ping
+    finds each dead one and replaces it, so no request fails."""
+    tenant = await make_tenant(app, "Terminated")
+    headers = bearer_headers(app, tenant.owner)
+    for _ in range(3):
+        assert (await _authenticated_read(client, headers)).status_code == 200
+    assert await terminate_other_backends(owner_engine) >= 1
+    for _ in range(3):
+        assert (await _authenticated_read(client, headers)).status_code == 200
 
 
 async def _authenticated_read(http: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
