@@ -50,6 +50,7 @@ from backend.kit.redis import create_redis
 from backend.kit.request_context import ClientInfo, bind_request, unbind_request
 from backend.settings import Settings
 from backend.worker.context import JobCancelled, JobContext, JobSnapshot, LeaseLost, write_log
+from backend.worker.maintenance import maintenance_loop
 from backend.worker.registry import PermanentJobError, RetryableJobError, load_job_types, registry
 
 logger = logging.getLogger("dossier.worker")
@@ -347,6 +348,9 @@ class Worker:
         helpers = [
             asyncio.create_task(self._listen(), name="worker-listen"),
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
+            asyncio.create_task(
+                maintenance_loop(self.database, self.settings), name="worker-maintenance"
+            ),
         ]
         try:
             await self._queue_loop()
