@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.kit.errors import problem_response
@@ -67,11 +68,38 @@ def _scan_headers(scope: Scope) -> tuple[dict[bytes, str], int]:
     return found, size
 
 
+class RouteTemplates:
+    """The full path template of a matched route (`/api/v1/jobs/{job_id}`),
+    the label of metrics and access logs.
+
+    A route inside an included router keeps only its own path
+    (`/{job_id}`); the application's route contexts carry the prefixes. They
+    are read once, at the first request, when every router is included."""
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, str] | None = None
+
+    def template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        if self._by_route is None:
+            routes = getattr(scope.get("app"), "routes", ())
+            self._by_route = {
+                id(context.original_route): context.path
+                for context in iter_route_contexts(routes)
+                if context.path
+            }
+        template = self._by_route.get(id(route))
+        return template if template is not None else str(getattr(route, "path", "unmatched"))
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, trusted_proxies: Networks, max_header_bytes: int) -> None:
         self.app = app
         self.trusted_proxies = trusted_proxies
         self.max_header_bytes = max_header_bytes
+        self.routes = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -118,10 +146,8 @@ class RequestContextMiddleware:
                 self._record(scope, status, time.perf_counter() - started, client)
             unbind_request(tokens)
 
-    @staticmethod
-    def _record(scope: Scope, status: int, elapsed: float, client: ClientInfo) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+    def _record(self, scope: Scope, status: int, elapsed: float, client: ClientInfo) -> None:
+        template = self.routes.template(scope)
         method = scope["method"]
         HTTP_REQUESTS.labels(method, template, str(status)).inc()
         HTTP_LATENCY.labels(method, template).observe(elapsed)

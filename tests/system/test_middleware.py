@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from ipaddress import ip_network
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from backend.kit.middleware import client_address
 from backend.main import create_app
 from backend.settings import Settings
+from tests.factories import bearer_headers, make_tenant
 
 TRUSTED = [ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8")]
 
@@ -52,3 +55,22 @@ async def test_large_answers_are_gzipped(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
+
+
+async def test_metrics_and_access_log_name_the_full_route_template(
+    client: httpx.AsyncClient, app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    with caplog.at_level(logging.INFO, logger="dossier.access"):
+        response = await client.get(f"/api/v1/users/{tenant.owner.id}", headers=headers)
+    assert response.status_code == 200
+    logged = [record for record in caplog.records if record.name == "dossier.access"]
+    assert [getattr(record, "route", None) for record in logged] == ["/api/v1/users/{user_id}"]
+    metrics = (await client.get("/metrics")).text
+    assert (
+        'dossier_http_requests_total{method="GET",route="/api/v1/users/{user_id}",status="200"}'
+        in metrics
+    )
+    assert (await client.get("/no/such/route")).status_code == 404
+    assert 'route="unmatched",status="404"' in (await client.get("/metrics")).text
