@@ -68,11 +68,11 @@ async def login_storm(ctx: BenchContext, options: RunOptions) -> Measurement:
     again hammer the login route; reports the storm's `/auth/me` figures."""
     me, logins = await _me_requests(ctx), await _login_requests(ctx)
     half = max(1, options.connections // 2)
-    common = {"duration": options.duration, "cpus": ctx.pinning.client}
-    idle = await drive(ctx.app_url, me, connections=half, **common)
+    duration, cpus = options.duration, ctx.pinning.client
+    idle = await drive(ctx.app_url, me, connections=half, duration=duration, cpus=cpus)
     during, storm = await asyncio.gather(
-        drive(ctx.app_url, me, connections=half, **common),
-        drive(ctx.app_url, logins, connections=half, **common),
+        drive(ctx.app_url, me, connections=half, duration=duration, cpus=cpus),
+        drive(ctx.app_url, logins, connections=half, duration=duration, cpus=cpus),
     )
     during.details.update(
         idle_p50_ms=idle.p50_ms,
