@@ -88,11 +88,13 @@ def libpq_dsn(url: str) -> str:
     return async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_database(server_url: str, name: str) -> str:
+async def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    """A new database on the server (also used by the test fixtures)."""
     engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            clause = f' TEMPLATE "{template}"' if template else ""
+            await connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
     finally:
         await engine.dispose()
     return database_url_for(server_url, name)

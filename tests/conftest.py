@@ -31,6 +31,8 @@ from backend.kit.db import async_url
 from backend.kit.migrations import upgrade_on
 from backend.main import create_app
 from backend.settings import Environment, Settings
+from bench.services import create_database as new_database
+from bench.services import drop_database
 
 RUN_ID = uuid.uuid4().hex[:10]
 # TEST_EMBEDDED=1 skips the local services even when they answer, so CI also
@@ -42,11 +44,6 @@ def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-def _with_database(server_url: str, name: str) -> str:
-    url = async_url(server_url).set(database=name)
-    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -86,37 +83,17 @@ def redis_url(data_dir: Path) -> Iterator[str]:
         embedded.stop()
 
 
-async def _create_database(server_url: str, name: str, template: str | None = None) -> str:
-    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            clause = f' TEMPLATE "{template}"' if template else ""
-            await connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-    finally:
-        await engine.dispose()
-    return _with_database(server_url, name)
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     """This run's database, built by `alembic upgrade head` (never create_all)."""
     name = f"dossier_test_{RUN_ID}"
-    url = await _create_database(pg_server_url, name)
+    url = await new_database(pg_server_url, name)
     engine = create_async_engine(async_url(url))
     async with engine.begin() as connection:
         await upgrade_on(connection, url)
     await engine.dispose()
     yield url
-    await _drop_database(pg_server_url, name)
+    await drop_database(pg_server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -201,8 +178,8 @@ async def create_database(pg_server_url: str) -> AsyncIterator[Any]:
     async def create(template: str | None = None) -> str:
         name = f"dossier_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
         made.append(name)
-        return await _create_database(pg_server_url, name, template)
+        return await new_database(pg_server_url, name, template)
 
     yield create
     for name in made:
-        await _drop_database(pg_server_url, name)
+        await drop_database(pg_server_url, name)
