@@ -13,6 +13,8 @@ from fastapi.routing import APIRoute
 
 from backend import __version__
 from backend.api import api_router
+from backend.auth.cache import PrincipalCache
+from backend.auth.epochs import Epochs, share_epochs
 from backend.events.hub import close_hub
 from backend.events.router import ws_router as events_ws_router
 from backend.kit.db import Database
@@ -76,6 +78,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_storage(settings)
     # The limiter's Lua script loads at the first check: starting needs no Redis.
     app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
+    app.state.principal_cache = PrincipalCache(settings.principal_cache_seconds)
+    share_epochs(
+        app.state.db, Epochs(app.state.redis, settings.redis_key_prefix, app.state.principal_cache)
+    )
     app.state.mailer = create_mailer(settings)
     try:
         yield

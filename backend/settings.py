@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     rate_limit_default: Annotated[RateLimit, NoDecode] = RateLimit(600, 60)
     rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
     rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
+    principal_cache_seconds: float = Field(default=60, ge=0)
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
         ip_network("127.0.0.1/32")
     ]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.auth.cache import CachedPrincipal, PrincipalCache, api_key_key, user_key
+from backend.auth.epochs import epoch_key
 from backend.auth.principal import Principal, PrincipalKind
 from backend.auth.repository import PrincipalRepository
 from backend.auth.revocation import RevocationUnavailable, is_token_revoked, revocation_key
@@ -52,38 +55,89 @@ async def authenticate_bearer(
     claims: AccessClaims,
     *,
     limiter: RateLimitBackend | None = None,
+    cache: PrincipalCache | None = None,
 ) -> Principal:
     """Must run inside `tenant_scope(claims.tenant_id)`.
 
     With `limiter`, the call is also counted in the API-wide rate limit, in
-    the same Redis round trip as the denylist check (`api_wait_ms`)."""
+    the same Redis round trip as the denylist check (`api_wait_ms`); with
+    `cache` too, that round trip also says whether the principal cached for
+    the user is current, and then no query is needed."""
+    if limiter is None or limiter.paused:
+        principal = await _user_from_database(session, settings, claims)
+        try:
+            revoked = await is_token_revoked(redis, settings.redis_key_prefix, claims.token_id)
+        except RevocationUnavailable:
+            raise _unavailable() from None
+        if revoked:
+            raise Unauthenticated("Token has been revoked")
+        return principal
+    key = user_key(claims.tenant_id, claims.subject)
+    entry = cache.get(key) if cache is not None else None
+    identifier = f"user:{claims.subject}"
+    try:
+        hit = await limiter.hit_unless_revoked(
+            revocation_key(settings.redis_key_prefix, claims.token_id),
+            epoch_key(settings.redis_key_prefix, claims.tenant_id),
+            entry.version if entry is not None else None,
+            "api",
+            identifier,
+            _limit_of(settings, entry),
+        )
+    except (RedisError, OSError):
+        if cache is not None:
+            cache.clear()  # an epoch may have changed unseen meanwhile
+        raise _unavailable() from None
+    if hit is None:
+        raise Unauthenticated("Token has been revoked")
+    if hit.current and entry is not None:
+        _check_issued_after(claims, entry.tokens_valid_after)
+        return replace(
+            entry.principal,
+            session_id=claims.session_id,
+            token_id=claims.token_id,
+            token_expires_at=claims.expires_at,
+            api_wait_ms=hit.wait_ms,
+        )
+    # Not cached, or cached at another epoch: the rows, read after the epoch.
+    principal = await _user_from_database(session, settings, claims)
+    if cache is not None:
+        cache.put(
+            key,
+            CachedPrincipal(
+                version=hit.version,
+                tenant_id=claims.tenant_id,
+                principal=replace(principal, session_id=None, token_id=None, token_expires_at=None),
+                tokens_valid_after=_timestamp(principal.profile["tokens_valid_after"])
+                if principal.profile is not None
+                else None,
+            ),
+        )
+    limit = principal.rate_limit or settings.rate_limit_default
+    return replace(principal, api_wait_ms=await limiter.hit("api", identifier, limit))
+
+
+def _limit_of(settings: Settings, entry: CachedPrincipal | None) -> RateLimit:
+    return (entry.principal.rate_limit if entry else None) or settings.rate_limit_default
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _check_issued_after(claims: AccessClaims, valid_after: float | None) -> None:
+    if valid_after is not None and claims.issued_at < valid_after:
+        raise Unauthenticated("Token has been revoked")
+
+
+async def _user_from_database(
+    session: AsyncSession, settings: Settings, claims: AccessClaims
+) -> Principal:
     row = await PrincipalRepository(session).user_principal(claims.tenant_id, claims.subject)
     if row is None or not row["is_active"] or row["tenant_status"] != TenantStatus.ACTIVE:
         raise Unauthenticated("Invalid or expired token")
-    valid_after = row["tokens_valid_after"]
-    if valid_after is not None and claims.issued_at < valid_after.timestamp():
-        raise Unauthenticated("Token has been revoked")
-    principal = _user_principal(settings, claims, row)
-    if limiter is not None and not limiter.paused:
-        try:
-            wait = await limiter.hit_unless_revoked(
-                revocation_key(settings.redis_key_prefix, claims.token_id),
-                "api",
-                api_bucket_identifier(principal),
-                principal.rate_limit or settings.rate_limit_default,
-            )
-        except (RedisError, OSError):
-            raise _unavailable() from None
-        if wait is None:
-            raise Unauthenticated("Token has been revoked")
-        return replace(principal, api_wait_ms=wait)
-    try:
-        revoked = await is_token_revoked(redis, settings.redis_key_prefix, claims.token_id)
-    except RevocationUnavailable:
-        raise _unavailable() from None
-    if revoked:
-        raise Unauthenticated("Token has been revoked")
-    return principal
+    _check_issued_after(claims, _timestamp(row["tokens_valid_after"]))
+    return _user_principal(settings, claims, row)
 
 
 def _user_principal(settings: Settings, claims: AccessClaims, row: RowMapping) -> Principal:
@@ -108,21 +162,88 @@ async def authenticate_api_key(
     key: str,
     *,
     limiter: RateLimitBackend | None = None,
+    cache: PrincipalCache | None = None,
 ) -> Principal:
     """Keys are looked up by their public prefix across tenants (a named system
     scope), then checked by constant-time comparison of their keyed hash.
 
     With `limiter`, the call is also counted in the API-wide rate limit, in
-    the same Redis round trip as the "last used" marker (`api_wait_ms`)."""
+    the same Redis round trip as the "last used" marker (`api_wait_ms`); with
+    `cache` too, that round trip also says whether the key cached under the
+    prefix is current, and then no query is needed."""
     prefix = parse_api_key(key)
     if prefix is None:
         raise Unauthenticated("Invalid API key")
+    digest = keyed_hash(settings.api_key_pepper.get_secret_value(), key)
+    if limiter is None or limiter.paused:
+        cache = None
+    entry = cache.get(api_key_key(prefix)) if cache is not None else None
+    version = None
+    if cache is not None and entry is not None:
+        # A prefix's hash never changes: a wrong secret needs no query.
+        if not hashes_match(entry.key_hash or "", digest):
+            raise Unauthenticated("Invalid API key")
+        assert limiter is not None
+        principal = entry.principal
+        try:
+            hit = await limiter.hit_and_mark_if_current(
+                _last_used_marker(settings, str(principal.id)),
+                LAST_USED_RESOLUTION_SECONDS,
+                epoch_key(settings.redis_key_prefix, entry.tenant_id),
+                entry.version,
+                "api",
+                api_bucket_identifier(principal),
+                principal.rate_limit or settings.rate_limit_default,
+            )
+        except (RedisError, OSError):
+            cache.clear()  # not trusted without its epoch: the database decides
+        else:
+            if hit.current:
+                if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
+                    raise Unauthenticated("API key revoked or expired")
+                if hit.first_use:
+                    await _touch(database, principal.id)
+                return replace(principal, api_wait_ms=hit.wait_ms)
+            version = hit.version
+    principal, row = await _api_key_from_database(
+        database, redis, settings, prefix, digest, limiter=limiter
+    )
+    if cache is not None:
+        # Without a version (the tenant was unknown before the query), the
+        # entry only tells the next call which epoch to read first.
+        cache.put(
+            api_key_key(prefix),
+            CachedPrincipal(
+                version=version,
+                tenant_id=row["tenant_id"],
+                principal=replace(principal, api_wait_ms=None),
+                key_hash=row["key_hash"],
+                expires_at=row["expires_at"],
+            ),
+        )
+    return principal
+
+
+async def _touch(database: Database, key_id: UUID) -> None:
+    with system_scope("auth.api_key_lookup"):
+        async with database.transaction() as session:
+            await PrincipalRepository(session).touch_api_key(key_id)
+
+
+async def _api_key_from_database(
+    database: Database,
+    redis: Redis,
+    settings: Settings,
+    prefix: str,
+    digest: str,
+    *,
+    limiter: RateLimitBackend | None,
+) -> tuple[Principal, RowMapping]:
     with system_scope("auth.api_key_lookup"):
         async with database.transaction() as session:
             repository = PrincipalRepository(session)
             row = await repository.api_key_by_prefix(prefix)
             expected = row["key_hash"] if row else keyed_hash("", prefix)
-            digest = keyed_hash(settings.api_key_pepper.get_secret_value(), key)
             if row is None or not hashes_match(expected, digest):
                 raise Unauthenticated("Invalid API key")
             now = datetime.now(UTC)
@@ -156,7 +277,7 @@ async def authenticate_api_key(
                 first_use = await _first_use_this_minute(redis, settings, str(row["id"]))
             if first_use:
                 await repository.touch_api_key(row["id"])
-    return principal
+    return principal, row
 
 
 def _last_used_marker(settings: Settings, key_id: str) -> str:

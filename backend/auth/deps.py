@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
+from backend.auth.cache import get_cache
 from backend.auth.principal import Principal
 from backend.kit.db import reapply_scope, system_scope, tenant_scope
 from backend.kit.deps import AppSettings, DbSession, RedisClient, database_of
@@ -93,13 +94,16 @@ async def _authenticate(
     # Under /api/v1 the call is counted in the API-wide limit along with the
     # credential's own Redis work (one round trip); `api_rate_limit` reads it.
     limiter = get_backend(connection) if _api_limited(connection) else None
+    cache = get_cache(connection)
     if bearer:
         claims = decode_bearer(settings, bearer)
         with tenant_scope(claims.tenant_id):
-            return await authenticate_bearer(session, redis, settings, claims, limiter=limiter)
+            return await authenticate_bearer(
+                session, redis, settings, claims, limiter=limiter, cache=cache
+            )
     assert api_key is not None
     return await authenticate_api_key(
-        database_of(connection), redis, settings, api_key, limiter=limiter
+        database_of(connection), redis, settings, api_key, limiter=limiter, cache=cache
     )
 
 

@@ -288,7 +288,7 @@ async def run_before_commit(session: AsyncSession) -> None:
             await action()
 
 
-def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
     """Run `action` once the transaction has committed (never if it rolls back)."""
     session.info.setdefault("after_commit", []).append(action)
 
@@ -322,6 +322,12 @@ class Database:
             pool_pre_ping=pool_pre_ping,
         )
         self.sessionmaker = create_sessionmaker(self.engine)
+
+    def share(self, key: str, value: Any) -> None:
+        """Put `value` in the `info` of every session made from now on: how a
+        session hook finds this app's services (several apps may share a
+        process, as in tests)."""
+        self.sessionmaker.configure(info={**(self.sessionmaker.kw.get("info") or {}), key: value})
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -30,6 +30,8 @@ import hashlib
 import logging
 import math
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi_limiter import FastAPILimiter
 from redis.asyncio import Redis
@@ -45,22 +47,67 @@ logger = logging.getLogger("dossier.ratelimit")
 
 SCRIPT: str = FastAPILimiter.lua_script
 
-# The same count, after a denylist check, for bearer tokens: one round trip
-# for both. KEYS[1] is the token's denylist key, KEYS[2] the bucket; -1 means
-# revoked (and the call is not counted: a revoked token cannot drain its
-# user's bucket).
-REVOCABLE_SCRIPT: str = (
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
-    + SCRIPT.replace("KEYS[1]", "KEYS[2]")
+
+def _counted(bucket_key: str) -> str:
+    """The fixed-window count as a Lua function `count()` on `bucket_key`."""
+    return "local function count()\n" + SCRIPT.replace("KEYS[1]", bucket_key) + "\nend\n"
+
+
+# A version key (KEYS[2]) that callers compare with the value they expect
+# (ARGV[3]): a cache in the app is still good while the version it was filled
+# at is current. Created on first read from the server's clock, so that a
+# Redis that lost its data never hands back a value some cache was filled at.
+_VERSION = (
+    "local version = redis.call('GET', KEYS[2])\n"
+    "if not version then\n"
+    "  local now = redis.call('TIME')\n"
+    "  version = now[1] .. '.' .. now[2]\n"
+    "  redis.call('SET', KEYS[2], version)\n"
+    "end\n"
 )
 
-# The same count, plus `SET KEYS[1] 1 NX EX ARGV[3]` (an API key's
-# once-a-minute "last used" marker): {1 if the marker was set, wait ms}.
-MARKING_SCRIPT: str = (
-    "local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])\n"
-    "local function count()\n" + SCRIPT.replace("KEYS[1]", "KEYS[2]") + "\nend\n"
-    "return {first and 1 or 0, count()}"
+# For bearer tokens, one round trip: the denylist (KEYS[1]), the version, and
+# the count (KEYS[3]) — counted only when the version is the expected one.
+# {-1, ''}: revoked (never counted: a revoked token cannot drain its user's
+# bucket); {-2, version}: another version, not counted; else {wait ms, version}.
+REVOCABLE_SCRIPT: str = (
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, ''} end\n"
+    + _VERSION
+    + "if version ~= ARGV[3] then return {-2, version} end\n"
+    + _counted("KEYS[3]")
+    + "return {count(), version}"
 )
+
+# For API keys: the count (KEYS[2]) plus `SET KEYS[1] 1 NX EX ARGV[3]` (the
+# key's once-a-minute "last used" marker): {1 if the marker was set, wait ms}.
+MARKING_SCRIPT: str = (
+    _counted("KEYS[2]")
+    + "local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])\n"
+    + "return {first and 1 or 0, count()}"
+)
+
+# The same, only when the version (KEYS[2]) is the expected one (ARGV[3]);
+# the bucket is KEYS[3] and the marker's seconds ARGV[4]. {0, -2, version}:
+# another version, nothing counted or marked; else {marked, wait ms, version}.
+VERSIONED_MARKING_SCRIPT: str = (
+    _VERSION
+    + "if version ~= ARGV[3] then return {0, -2, version} end\n"
+    + _counted("KEYS[3]")
+    + "local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4])\n"
+    + "return {first and 1 or 0, count(), version}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedHit:
+    """What a versioned check found: the version key's value, and whether it
+    was the expected one — only then was the call counted (and marked)."""
+
+    version: str
+    current: bool
+    wait_ms: int = 0
+    first_use: bool = False
+
 
 # After a Redis failure, checks are skipped (allowed) for this long rather
 # than each request paying a connection timeout.
@@ -73,27 +120,29 @@ class RateLimitBackend:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:ratelimit"
-        self._sha: str | None = None
-        self._revocable_sha: str | None = None
-        self._marking_sha: str | None = None
+        self._shas: dict[str, str] = {}
         self._skip_until = 0.0
 
     def key(self, bucket: str, identifier: str) -> str:
         return f"{self.prefix}:{bucket}:{identifier}"
 
-    async def _load(self) -> str:
-        sha: str = await self.redis.script_load(SCRIPT)
-        self._sha = sha
+    async def _load(self, script: str = SCRIPT) -> str:
+        sha: str = await self.redis.script_load(script)
+        self._shas[script] = sha
         return sha
 
-    async def _evaluate(self, key: str, limit: RateLimit) -> int:
-        args = (str(limit.count), str(limit.seconds * 1000))
-        sha = self._sha or await self._load()
+    async def _run(self, script: str, *keys_and_args: Any) -> Any:
+        """EVALSHA, loading the script first or again (Redis restarted or
+        flushed its script cache), as the library's `RateLimiter` does."""
         try:
-            result = await self.redis.evalsha(sha, 1, key, *args)
-        except NoScriptError:  # Redis restarted or flushed its script cache
-            result = await self.redis.evalsha(await self._load(), 1, key, *args)
-        return int(result)
+            return await self.redis.evalsha(
+                self._shas.get(script) or await self._load(script), *keys_and_args
+            )
+        except NoScriptError:
+            return await self.redis.evalsha(await self._load(script), *keys_and_args)
+
+    async def _evaluate(self, key: str, limit: RateLimit) -> int:
+        return int(await self._run(SCRIPT, 1, key, str(limit.count), str(limit.seconds * 1000)))
 
     @property
     def paused(self) -> bool:
@@ -109,30 +158,65 @@ class RateLimitBackend:
         )
 
     async def hit_unless_revoked(
-        self, denylist_key: str, bucket: str, identifier: str, limit: RateLimit
-    ) -> int | None:
-        """`hit`, after checking that `denylist_key` does not exist, in one
-        round trip: None when it exists (revoked), else what `hit` returns.
-        Redis errors propagate: the caller fails closed on the denylist (the
-        failure is also counted as the limiter's)."""
-        keys_and_args = (
-            2,
-            denylist_key,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
-        )
+        self,
+        denylist_key: str,
+        version_key: str,
+        expected: str | None,
+        bucket: str,
+        identifier: str,
+        limit: RateLimit,
+    ) -> VersionedHit | None:
+        """In one round trip: None when `denylist_key` exists (revoked); else
+        the value of `version_key`, and when it equals `expected`, `hit`'s
+        count too. Redis errors propagate: the caller fails closed on the
+        denylist (the failure is also counted as the limiter's)."""
         try:
-            try:
-                sha = self._revocable_sha or await self._load_revocable()
-                result = await self.redis.evalsha(sha, *keys_and_args)
-            except NoScriptError:
-                result = await self.redis.evalsha(await self._load_revocable(), *keys_and_args)
+            revoked_or_wait, version = await self._run(
+                REVOCABLE_SCRIPT,
+                3,
+                denylist_key,
+                version_key,
+                self.key(bucket, identifier),
+                str(limit.count),
+                str(limit.seconds * 1000),
+                expected or "",
+            )
         except (RedisError, OSError) as exc:
             self._failed(exc, bucket)
             raise
-        wait = int(result)
-        return None if wait < 0 else wait
+        if int(revoked_or_wait) == -1:
+            return None
+        return _versioned(version, expected, wait=revoked_or_wait)
+
+    async def hit_and_mark_if_current(
+        self,
+        marker_key: str,
+        marker_seconds: int,
+        version_key: str,
+        expected: str | None,
+        bucket: str,
+        identifier: str,
+        limit: RateLimit,
+    ) -> VersionedHit:
+        """`hit_and_mark`, only when `version_key` holds `expected`, in one
+        round trip. Redis errors propagate (counted as the limiter's), so that
+        the caller can do without what the version vouches for."""
+        try:
+            first, wait, version = await self._run(
+                VERSIONED_MARKING_SCRIPT,
+                3,
+                marker_key,
+                version_key,
+                self.key(bucket, identifier),
+                str(limit.count),
+                str(limit.seconds * 1000),
+                expected or "",
+                str(marker_seconds),
+            )
+        except (RedisError, OSError) as exc:
+            self._failed(exc, bucket)
+            raise
+        return _versioned(version, expected, wait=wait, first_use=bool(first))
 
     async def hit_and_mark(
         self, marker_key: str, marker_seconds: int, bucket: str, identifier: str, limit: RateLimit
@@ -143,34 +227,20 @@ class RateLimitBackend:
         if self.paused:
             RATE_LIMITER_FAILURES.inc()
             return False, 0
-        keys_and_args = (
-            2,
-            marker_key,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
-            str(marker_seconds),
-        )
         try:
-            try:
-                sha = self._marking_sha or await self._load_marking()
-                first, wait = await self.redis.evalsha(sha, *keys_and_args)
-            except NoScriptError:
-                first, wait = await self.redis.evalsha(await self._load_marking(), *keys_and_args)
+            first, wait = await self._run(
+                MARKING_SCRIPT,
+                2,
+                marker_key,
+                self.key(bucket, identifier),
+                str(limit.count),
+                str(limit.seconds * 1000),
+                str(marker_seconds),
+            )
         except (RedisError, OSError) as exc:
             self._failed(exc, bucket)
             return False, 0
         return bool(first), int(wait)
-
-    async def _load_marking(self) -> str:
-        sha: str = await self.redis.script_load(MARKING_SCRIPT)
-        self._marking_sha = sha
-        return sha
-
-    async def _load_revocable(self) -> str:
-        sha: str = await self.redis.script_load(REVOCABLE_SCRIPT)
-        self._revocable_sha = sha
-        return sha
 
     async def hit(self, bucket: str, identifier: str, limit: RateLimit) -> int:
         """Count one call; the milliseconds to wait when over the limit, else 0.
@@ -190,9 +260,19 @@ class RateLimitBackend:
     async def check(self) -> None:
         """For `/ready`: Redis answers and the script is loaded."""
         await self.redis.ping()
-        if self._sha is None or not (await self.redis.script_exists(self._sha))[0]:
+        sha = self._shas.get(SCRIPT)
+        if sha is None or not (await self.redis.script_exists(sha))[0]:
             await self._load()
         self._skip_until = 0.0
+
+
+def _versioned(
+    version: bytes | str, expected: str | None, *, wait: int, first_use: bool = False
+) -> VersionedHit:
+    value = version.decode() if isinstance(version, bytes) else str(version)
+    if value != expected:
+        return VersionedHit(version=value, current=False)
+    return VersionedHit(version=value, current=True, wait_ms=int(wait), first_use=first_use)
 
 
 def get_backend(connection: HTTPConnection) -> RateLimitBackend:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import audit_service
+from backend.auth.epochs import invalidate_principals
 from backend.auth.principal import Principal
 from backend.kit.errors import Conflict, DossierError, PermissionDenied, ValidationFailed
 from backend.kit.pagination import ListQuery, PageResult
@@ -84,6 +85,8 @@ class RoleService:
         await RoleRepository(session).replace_assignments(
             tenant_id, user_id, [role.id for role in roles]
         )
+        # A bulk delete, which the session's change tracking does not see.
+        invalidate_principals(session, tenant_id)
 
     async def roles_of(self, session: AsyncSession, tenant_id: UUID, user_id: UUID) -> list[Role]:
         return await RoleRepository(session).roles_of(tenant_id, user_id)
