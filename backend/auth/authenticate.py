@@ -10,7 +10,6 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.cache import CachedPrincipal, PrincipalCache, api_key_key, user_key
 from backend.auth.epochs import epoch_key
@@ -49,7 +48,7 @@ def _unavailable() -> Unauthenticated:
 
 
 async def authenticate_bearer(
-    session: AsyncSession,
+    database: Database,
     redis: Redis,
     settings: Settings,
     claims: AccessClaims,
@@ -57,14 +56,15 @@ async def authenticate_bearer(
     limiter: RateLimitBackend | None = None,
     cache: PrincipalCache | None = None,
 ) -> Principal:
-    """Must run inside `tenant_scope(claims.tenant_id)`.
+    """Must run inside `tenant_scope(claims.tenant_id)`. The rows, when they
+    are needed, are read in a transaction of their own.
 
     With `limiter`, the call is also counted in the API-wide rate limit, in
     the same Redis round trip as the denylist check (`api_wait_ms`); with
     `cache` too, that round trip also says whether the principal cached for
     the user is current, and then no query is needed."""
     if limiter is None or limiter.paused:
-        principal = await _user_from_database(session, settings, claims)
+        principal = await _user_from_database(database, settings, claims)
         try:
             revoked = await is_token_revoked(redis, settings.redis_key_prefix, claims.token_id)
         except RevocationUnavailable:
@@ -100,7 +100,7 @@ async def authenticate_bearer(
             api_wait_ms=hit.wait_ms,
         )
     # Not cached, or cached at another epoch: the rows, read after the epoch.
-    principal = await _user_from_database(session, settings, claims)
+    principal = await _user_from_database(database, settings, claims)
     if cache is not None:
         cache.put(
             key,
@@ -131,9 +131,10 @@ def _check_issued_after(claims: AccessClaims, valid_after: float | None) -> None
 
 
 async def _user_from_database(
-    session: AsyncSession, settings: Settings, claims: AccessClaims
+    database: Database, settings: Settings, claims: AccessClaims
 ) -> Principal:
-    row = await PrincipalRepository(session).user_principal(claims.tenant_id, claims.subject)
+    async with database.transaction() as session:
+        row = await PrincipalRepository(session).user_principal(claims.tenant_id, claims.subject)
     if row is None or not row["is_active"] or row["tenant_status"] != TenantStatus.ACTIVE:
         raise Unauthenticated("Invalid or expired token")
     _check_issued_after(claims, _timestamp(row["tokens_valid_after"]))

@@ -10,15 +10,13 @@ from typing import Annotated, Any
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
 from backend.auth.cache import get_cache
 from backend.auth.principal import Principal
 from backend.kit.db import reapply_scope, system_scope, tenant_scope
-from backend.kit.deps import AppSettings, DbSession, RedisClient, database_of
+from backend.kit.deps import DbSession
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.ratelimit import get_backend
 from backend.kit.request_context import annotate_log
@@ -45,16 +43,15 @@ def _credentials(connection: HTTPConnection) -> tuple[str | None, str | None]:
     return bearer, connection.headers.get("X-API-Key") or None
 
 
-async def resolve_principal(
-    connection: HTTPConnection,
-    session: DbSession,
-    settings: AppSettings,
-    redis: RedisClient,
-) -> AsyncIterator[Resolution]:
+async def resolve_principal(connection: HTTPConnection) -> AsyncIterator[Resolution]:
     """Resolve the caller once per request and bind the rest of the request
     to its tenant. Refused credentials are not raised here but carried in the
     resolution: public routes (login, refresh) ignore them, `get_principal`
     raises them, and the rate limiter keys such calls by client IP.
+
+    A credential cached in this process (`backend.auth.cache`) needs no
+    query; otherwise its rows are read in a short transaction of their own,
+    so that the request's session is opened only by the routes that query.
 
     WebSocket routes authenticate their own way (a `token` query parameter):
     nothing is resolved for them here, and no database work is done.
@@ -67,11 +64,8 @@ async def resolve_principal(
         yield Resolution()
         return
     try:
-        principal = await _authenticate(connection, session, settings, redis, bearer, api_key)
+        principal = await _authenticate(connection, bearer, api_key)
     except Unauthenticated as exc:
-        # A refused token may already have begun the transaction in its
-        # tenant's scope: start afresh so a public route never inherits it.
-        await session.rollback()
         error = exc
     else:
         with tenant_scope(principal.tenant_id):
@@ -82,15 +76,12 @@ async def resolve_principal(
 
 
 async def _authenticate(
-    connection: HTTPConnection,
-    session: AsyncSession,
-    settings: Settings,
-    redis: Redis,
-    bearer: str | None,
-    api_key: str | None,
+    connection: HTTPConnection, bearer: str | None, api_key: str | None
 ) -> Principal:
     if bearer and api_key:
         raise Unauthenticated("Send either a bearer token or an API key, not both")
+    state = connection.app.state
+    settings: Settings = state.settings
     # Under /api/v1 the call is counted in the API-wide limit along with the
     # credential's own Redis work (one round trip); `api_rate_limit` reads it.
     limiter = get_backend(connection) if _api_limited(connection) else None
@@ -99,11 +90,11 @@ async def _authenticate(
         claims = decode_bearer(settings, bearer)
         with tenant_scope(claims.tenant_id):
             return await authenticate_bearer(
-                session, redis, settings, claims, limiter=limiter, cache=cache
+                state.db, state.redis, settings, claims, limiter=limiter, cache=cache
             )
     assert api_key is not None
     return await authenticate_api_key(
-        database_of(connection), redis, settings, api_key, limiter=limiter, cache=cache
+        state.db, state.redis, settings, api_key, limiter=limiter, cache=cache
     )
 
 

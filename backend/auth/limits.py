@@ -24,13 +24,13 @@ from backend.auth.deps import Resolved
 from backend.kit.deps import AppSettings
 from backend.kit.errors import RateLimited
 from backend.kit.ratelimit import client_ip, enforce, hashed, retry_after_seconds
+from backend.settings import Settings
 
 
-async def api_rate_limit(
-    connection: HTTPConnection, resolved: Resolved, settings: AppSettings
-) -> None:
+async def api_rate_limit(connection: HTTPConnection, resolved: Resolved) -> None:
     if connection.scope["type"] != "http":
         return  # WebSocket routes: not limited per message
+    settings: Settings = connection.app.state.settings
     principal = resolved.principal
     if principal is None:
         await enforce(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from backend.auth.models import OneTimePurpose, OneTimeToken, RefreshToken
 
 # The principal and, in the same row, the profile `/auth/me` answers with
-# (the `_ME` columns): `/auth/me` then needs no query of its own.
+# (kept with the principal, cached or not): `/auth/me` runs no query.
 _USER_PRINCIPAL = text(
     """
     SELECT u.id, u.email, u.full_name, u.is_active, u.is_superadmin, u.created_at,
@@ -62,8 +62,8 @@ class PrincipalRepository:
 
     async def user_principal(self, tenant_id: UUID, user_id: UUID) -> RowMapping | None:
         params: dict[str, Any] = {"tenant_id": tenant_id, "user_id": user_id}
-        # On the session's connection (same transaction): plain SQL needs none
-        # of the ORM's execute machinery, which costs more than the query here.
+        # On the session's connection: plain SQL needs none of the ORM's
+        # execute machinery, which costs more than the query here.
         connection = await self.session.connection()
         result = await connection.execute(_USER_PRINCIPAL, params)
         return result.mappings().one_or_none()
@@ -86,24 +86,6 @@ _LOGIN_CANDIDATE = text(
     """
 )
 
-_ME = text(
-    """
-    SELECT u.id, u.email, u.full_name, u.is_active, u.is_superadmin, u.created_at,
-           u.updated_at, t.id AS tenant_id, t.name AS tenant_name, t.slug AS tenant_slug,
-           t.plan AS tenant_plan, t.status AS tenant_status,
-           COALESCE((
-               SELECT array_agg(r.name ORDER BY r.name)
-               FROM user_roles ur
-               JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
-                           AND r.deleted_at IS NULL
-               WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
-           ), '{}') AS roles
-    FROM users u
-    JOIN tenants t ON t.id = u.tenant_id
-    WHERE u.tenant_id = :tenant_id AND u.id = :user_id AND u.deleted_at IS NULL
-    """
-)
-
 
 class AuthRepository:
     """Lookups that work before the tenant is known (run in a system scope)."""
@@ -114,11 +96,6 @@ class AuthRepository:
     async def login_candidate(self, email: str) -> RowMapping | None:
         """The live user with this (normalised) email, with their tenant's state."""
         result = await self.session.execute(_LOGIN_CANDIDATE, {"email": email})
-        return result.mappings().one_or_none()
-
-    async def me(self, tenant_id: UUID, user_id: UUID) -> RowMapping | None:
-        params: dict[str, Any] = {"tenant_id": tenant_id, "user_id": user_id}
-        result = await self.session.execute(_ME, params)
         return result.mappings().one_or_none()
 
 

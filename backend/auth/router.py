@@ -130,8 +130,8 @@ async def logout_all(
     response_model=MeOut,
     description="The signed-in user, their tenant, roles and effective permissions.",
 )
-async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
-    return await auth_service.me(session, principal)
+async def get_me(principal: CurrentPrincipal) -> MeOut:
+    return auth_service.me(principal)
 
 
 @router.post(

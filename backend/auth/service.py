@@ -332,13 +332,11 @@ class AuthService:
             family_id=session_id,
         )
 
-    async def me(self, session: AsyncSession, principal: Principal) -> MeOut:
+    def me(self, principal: Principal) -> MeOut:
+        """From the profile read (or cached) with the principal: no query."""
         if not principal.is_user:
             raise PermissionDenied("Only users have a profile; API keys do not")
-        # Read with the principal, in this request's transaction; else read now.
-        row = principal.profile or await AuthRepository(session).me(
-            principal.tenant_id, principal.id
-        )
+        row = principal.profile
         if row is None:
             raise Unauthenticated()
         return MeOut(

@@ -96,8 +96,7 @@ async def authenticate_websocket(websocket: WebSocket) -> tuple[Principal | None
             return await authenticate_api_key(database, redis, settings, token), subprotocol
         claims = decode_bearer(settings, token)
         with tenant_scope(claims.tenant_id):
-            async with database.transaction() as session:
-                principal = await authenticate_bearer(session, redis, settings, claims)
+            principal = await authenticate_bearer(database, redis, settings, claims)
         return principal, subprotocol
     except DossierError:
         return None, subprotocol
