@@ -1,10 +1,10 @@
 """What an uploaded stream is: its type from magic bytes, checked while it
-streams (sha256, size, limit), and a safe filename."""
+streams (size, limit), and a safe filename. The sha256 is the storage's: it
+hashes the bytes as it writes them."""
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -78,8 +78,8 @@ def sanitise_filename(raw: str | None, fallback: str = "upload") -> str:
 
 
 class InspectedStream:
-    """Wraps a byte stream: counts, hashes and type-checks while passing the
-    bytes through to storage. Raises (413/415/400) the moment a rule breaks.
+    """Wraps a byte stream: counts and type-checks while passing the bytes
+    through to storage. Raises (413/415/400) the moment a rule breaks.
     """
 
     def __init__(
@@ -97,14 +97,9 @@ class InspectedStream:
         self.claimed = normalise_type(claimed_type)
         self.on_limit = on_limit
         self.size = 0
-        self._hash = hashlib.sha256()
         self.mime_type: str | None = None
         self._tail = b""
         self._text_decoder: codecs.IncrementalDecoder | None = None
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
 
     def _decide(self, head: bytes) -> None:
         detected = sniff(head)
@@ -135,7 +130,6 @@ class InspectedStream:
                 if self.on_limit
                 else PayloadTooLarge(f"The file is larger than {self.max_bytes} bytes")
             )
-        self._hash.update(chunk)
         if self.mime_type == DOCX:
             self._tail = (self._tail + chunk)[-TAIL_BYTES:]
         elif self._text_decoder is not None:

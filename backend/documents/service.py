@@ -177,7 +177,7 @@ class DocumentService:
             filename=sanitise_filename(filename),
             mime_type=inspected.mime_type,
             size=inspected.size,
-            sha256=inspected.sha256,
+            sha256=staged.sha256,
         )
 
     async def discard(self, session: AsyncSession, file: StagedFile) -> None:

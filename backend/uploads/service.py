@@ -4,7 +4,6 @@ and clean up uploads that expired."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -124,7 +123,6 @@ class UploadService:
         if not 1 <= number <= upload.part_count:
             raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
         expected = expected_part_size(upload, number)
-        digest = hashlib.sha256()
         received = 0
 
         async def measured() -> AsyncIterator[bytes]:
@@ -133,7 +131,6 @@ class UploadService:
                 received += len(chunk)
                 if received > expected:
                     raise _error("body", f"Part {number} must be {expected} bytes", "body")
-                digest.update(chunk)
                 yield chunk
 
         storage = get_storage(settings)
@@ -150,12 +147,12 @@ class UploadService:
                 upload_id=upload.id,
                 number=number,
                 size=received,
-                sha256=digest.hexdigest(),
+                sha256=staged.sha256,
                 storage_key=key,
             )
         else:
             delete_after_commit(session, storage, part.storage_key)
-            part.size, part.sha256, part.storage_key = received, digest.hexdigest(), key
+            part.size, part.sha256, part.storage_key = received, staged.sha256, key
             await session.flush()
         commit_after_commit(session, storage, staged)
         return part

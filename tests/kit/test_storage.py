@@ -74,6 +74,7 @@ async def test_staged_object_is_invisible_until_commit(storage: Storage) -> None
     key = key_for("tenants", "t1", "documents", "d1")
     staged = await storage.put_stream(key, _chunks(data), content_type="application/pdf")
     assert staged.size == len(data)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
     assert await storage.size(key) is None
     await storage.commit(staged)
     assert await storage.size(key) == len(data)
@@ -96,6 +97,21 @@ async def test_discard_and_failing_stream_leave_nothing(storage: Storage) -> Non
 
     async def failing() -> AsyncIterator[bytes]:
         yield b"x" * 1000
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        await storage.put_stream(key, failing())
+    assert await storage.size(key) is None
+    if isinstance(storage, LocalStorage):
+        assert list(storage.staging.iterdir()) == []
+
+
+async def test_stream_failing_while_batches_are_written_leaves_nothing(storage: Storage) -> None:
+    key = key_for("tenants", "t1", "documents", "d3")
+
+    async def failing() -> AsyncIterator[bytes]:
+        for _ in range(11):  # several write batches (and S3 parts) already on their way
+            yield os.urandom(1 << 20)
         raise RuntimeError("client went away")
 
     with pytest.raises(RuntimeError):

@@ -5,7 +5,7 @@ The interface (`Storage`, in `base.py`) is generic — keys, byte streams,
 content types — so documents, upload parts and job artifacts all use it:
 
 * `put_stream(key, chunks, content_type=)` writes an async stream of bytes to
-  a *temporary* object and returns a `StagedObject` (key, size). Nothing is
+  a *temporary* object and returns a `StagedObject` (key, size, sha256). Nothing is
   visible under `key` yet. If the stream raises, the temporary object is
   removed and the error propagates.
 * `commit(staged)` makes it visible under its key (atomic rename on disk,

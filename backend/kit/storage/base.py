@@ -36,12 +36,14 @@ def check_key(key: str) -> str:
 class StagedObject:
     """Bytes written under a temporary name, not yet visible under `key`.
 
-    `commit` makes them visible; `discard` throws them away.
+    `commit` makes them visible; `discard` throws them away. `sha256` is the
+    hex digest of the bytes written, computed by the backend as it writes.
     """
 
     key: str
     size: int
     content_type: str | None = None
+    sha256: str = ""
     token: Any = None  # backend-specific: a temporary path, an S3 multipart upload id
     parts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,8 +57,9 @@ class Storage(ABC):
     async def put_stream(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None
     ) -> StagedObject:
-        """Write `chunks` to a temporary object. If `chunks` raises, the
-        temporary object is removed and the error propagates."""
+        """Write `chunks` to a temporary object and hash them (sha256). If
+        `chunks` raises, the temporary object is removed and the error
+        propagates."""
 
     @abstractmethod
     async def commit(self, staged: StagedObject) -> None:

@@ -11,6 +11,7 @@ write leaves nothing in the bucket.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -113,21 +114,24 @@ class S3Storage(Storage):
         created = await client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)
         staged = StagedObject(key=key, size=0, content_type=content_type, token=created["UploadId"])
         buffer = bytearray()
+        digest = hashlib.sha256()
         try:
             async for chunk in chunks:
                 buffer += chunk
                 staged.size += len(chunk)
                 while len(buffer) >= PART_SIZE:
-                    await self._send_part(client, staged, bytes(buffer[:PART_SIZE]))
+                    await self._send_part(client, staged, bytes(buffer[:PART_SIZE]), digest)
                     del buffer[:PART_SIZE]
             if buffer or not staged.parts:
-                await self._send_part(client, staged, bytes(buffer))
+                await self._send_part(client, staged, bytes(buffer), digest)
         except BaseException:
             await asyncio.shield(self.discard(staged))
             raise
+        staged.sha256 = digest.hexdigest()
         return staged
 
-    async def _send_part(self, client: Any, staged: StagedObject, data: bytes) -> None:
+    async def _send_part(self, client: Any, staged: StagedObject, data: bytes, digest: Any) -> None:
+        await asyncio.to_thread(digest.update, data)
         number = len(staged.parts) + 1
         answer = await client.upload_part(
             Bucket=self.bucket,
