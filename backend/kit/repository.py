@@ -7,11 +7,13 @@ the tenant-leading indexes and so that no query relies on one layer alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, inspect, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, func, inspect, or_, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -31,6 +33,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | UUID):
         return str(value) if isinstance(value, UUID) else value.isoformat()
     return value
+
+
+# Statements of `paginate_rows`, by the caller's key and the query's shape.
+_ROW_PAGES: dict[Hashable, tuple[Select[Any], Select[Any] | None]] = {}
 
 
 class Repository(Generic[M]):
@@ -114,17 +120,25 @@ class Repository(Generic[M]):
         column: InstrumentedAttribute[Any] = getattr(self.model, field)
         return column
 
-    async def paginate(self, stmt: Select[Any], query: ListQuery) -> PageResult[M]:
+    def _order(self, query: ListQuery) -> list[Any]:
         column = self._sort_column(query.sort.field)
         id_column = self.model.id
-        nullable = bool(inspect(self.model).columns[query.sort.field].nullable)
         if query.sort.descending:
             # `DESC NULLS LAST` cannot walk a plain index backwards; a NOT NULL
             # column needs no NULLS clause, so its tenant-leading index serves.
             descending = column.desc()
-            order = [descending.nulls_last() if nullable else descending, id_column.desc()]
-        else:
-            order = [column.asc().nulls_last(), id_column.asc()]
+            return [
+                descending.nulls_last() if self._nullable(query) else descending,
+                id_column.desc(),
+            ]
+        return [column.asc().nulls_last(), id_column.asc()]
+
+    def _nullable(self, query: ListQuery) -> bool:
+        return bool(inspect(self.model).columns[query.sort.field].nullable)
+
+    async def paginate(self, stmt: Select[Any], query: ListQuery) -> PageResult[M]:
+        column = self._sort_column(query.sort.field)
+        order = self._order(query)
         if not query.keyset:
             total = await self.session.scalar(
                 select(func.count()).select_from(stmt.order_by(None).subquery())
@@ -136,7 +150,8 @@ class Repository(Generic[M]):
             return PageResult(items=list(result.scalars()), query=query, total=total or 0)
 
         if query.after is not None:
-            stmt = stmt.where(self._after(column, query.after, query.sort.descending, nullable))
+            after = self._after(column, query.after, query.sort.descending, self._nullable(query))
+            stmt = stmt.where(after)
         result = await self.session.execute(stmt.order_by(*order).limit(query.page_size + 1))
         rows = list(result.scalars())
         next_cursor = None
@@ -146,10 +161,67 @@ class Repository(Generic[M]):
             next_cursor = encode_cursor(query.sort, getattr(last, query.sort.field), last.id)
         return PageResult(items=rows, query=query, next_cursor=next_cursor)
 
+    async def paginate_rows(
+        self,
+        key: Hashable,
+        build: Callable[[], Select[Any]],
+        params: dict[str, Any],
+        query: ListQuery,
+    ) -> PageResult[RowMapping]:
+        """`paginate` for hot lists: a statement of columns (no ORM objects,
+        read on the session's connection), built by `build` once per `key`
+        and query shape with `bindparam`s for the values in `params` — so no
+        request pays for building a statement or computing its cache key.
+        The columns must include `id` and the sort field under their names."""
+        shape = (key, query.sort, query.keyset, _after_shape(query))
+        statements = _ROW_PAGES.get(shape)
+        if statements is None:
+            statements = _ROW_PAGES[shape] = self._row_statements(build(), query)
+        page, count = statements
+        values = {**params, "page_limit": query.page_size + (1 if query.keyset else 0)}
+        connection = await self.session.connection()
+        if not query.keyset:
+            assert count is not None
+            total = (await connection.execute(count, params)).scalar()
+            values["page_offset"] = (query.page - 1) * query.page_size
+            rows = list((await connection.execute(page, values)).mappings())
+            return PageResult(items=rows, query=query, total=total or 0)
+        if query.after is not None:
+            after_value, values["after_id"] = query.after
+            if after_value is not None:
+                values["after_value"] = after_value
+        rows = list((await connection.execute(page, values)).mappings())
+        next_cursor = None
+        if len(rows) > query.page_size:
+            rows = rows[: query.page_size]
+            last = rows[-1]
+            next_cursor = encode_cursor(query.sort, last[query.sort.field], last["id"])
+        return PageResult(items=rows, query=query, next_cursor=next_cursor)
+
+    def _row_statements(
+        self, stmt: Select[Any], query: ListQuery
+    ) -> tuple[Select[Any], Select[Any] | None]:
+        order = self._order(query)
+        limit = bindparam("page_limit", type_=Integer)
+        if not query.keyset:
+            count = select(func.count()).select_from(stmt.order_by(None).subquery())
+            offset = bindparam("page_offset", type_=Integer)
+            return stmt.order_by(*order).offset(offset).limit(limit), count
+        if query.after is not None:
+            column = self._sort_column(query.sort.field)
+            after = (
+                None if query.after[0] is None else bindparam("after_value", type_=column.type),
+                bindparam("after_id", type_=self.model.id.type),
+            )
+            stmt = stmt.where(
+                self._after(column, after, query.sort.descending, self._nullable(query))
+            )
+        return stmt.order_by(*order).limit(limit), None
+
     def _after(
         self,
         column: InstrumentedAttribute[Any],
-        after: tuple[Any, UUID],
+        after: tuple[Any, Any],
         descending: bool,
         nullable: bool,
     ) -> Any:
@@ -164,3 +236,10 @@ class Repository(Generic[M]):
         if nullable:
             clauses.append(column.is_(None))
         return or_(*clauses)
+
+
+def _after_shape(query: ListQuery) -> str | None:
+    """Whether a keyset page starts after a row, and after a null value."""
+    if query.after is None:
+        return None
+    return "null" if query.after[0] is None else "value"

@@ -134,14 +134,15 @@ class RoleRepository(Repository[Role]):
             )
         )
 
-    def holders_of_name(self, tenant_id: UUID, name: str) -> Select[Any]:
-        """Ids of users holding a live role of this name (for list filters)."""
+    def holders_of_name(self, tenant_id: Any, name: Any) -> Select[Any]:
+        """Ids of users holding a live role of this name (for list filters);
+        the arguments may be values or `bindparam`s."""
         return (
             select(UserRole.user_id)
             .join(Role, (Role.id == UserRole.role_id) & (Role.tenant_id == UserRole.tenant_id))
             .where(
                 UserRole.tenant_id == tenant_id,
-                func.lower(Role.name) == name.lower(),
+                func.lower(Role.name) == func.lower(name),
                 Role.deleted_at.is_(None),
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, Index, String, func, text
-from sqlalchemy.orm import Mapped, mapped_column, query_expression
+from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.kit.models import Base, SoftDeletable, TenantOwned
 
@@ -32,6 +32,3 @@ class User(Base, TenantOwned, SoftDeletable):
         DateTime(timezone=True), default=None
     )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    # The user's role names, when a list query asks for them in the same
-    # statement (`with_expression`); None when not loaded.
-    role_names: Mapped[list[str] | None] = query_expression()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Boolean, Select, bindparam, func, select
 
 from backend.kit.repository import Repository
 from backend.users.models import User
@@ -31,23 +31,41 @@ class UserRepository(Repository[User]):
         user: User | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return user
 
-    def filtered(
+    def listed(
         self,
+        role_names: Any,
         *,
-        include_deleted: bool = False,
-        active: bool | None = None,
-        email_contains: str | None = None,
-        holders: Select[Any] | None = None,
+        include_deleted: bool,
+        active: bool,
+        email_contains: bool,
+        holders: Select[Any] | None,
     ) -> Select[Any]:
-        stmt = self.select(include_deleted=include_deleted)
-        if active is not None:
-            stmt = stmt.where(User.is_active.is_(active))
+        """The columns of a user list, for `paginate_rows`: the tenant
+        (`tenant_id`) and each filter used (`active`, `email_pattern`) are
+        `bindparam`s, so the statement is built once per combination."""
+        stmt = select(
+            User.id,
+            User.email,
+            User.full_name,
+            User.is_active,
+            User.created_at,
+            User.updated_at,
+            User.deleted_at,
+            role_names.label("roles"),
+        ).where(User.tenant_id == bindparam("tenant_id"))
+        if not include_deleted:
+            stmt = stmt.where(User.deleted_at.is_(None))
+        if active:
+            stmt = stmt.where(User.is_active == bindparam("active", type_=Boolean))
         if email_contains:
-            pattern = f"%{_like_escape(email_contains.strip().lower())}%"
-            stmt = stmt.where(func.lower(User.email).like(pattern, escape="\\"))
+            stmt = stmt.where(func.lower(User.email).like(bindparam("email_pattern"), escape="\\"))
         if holders is not None:
             stmt = stmt.where(User.id.in_(holders))
         return stmt
+
+    @staticmethod
+    def email_pattern(email_contains: str) -> str:
+        return f"%{_like_escape(email_contains.strip().lower())}%"
 
     async def email_taken(self, email: str, *, exclude: UUID | None = None) -> bool:
         """Among live users of the current scope (RLS hides other tenants'; the

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import with_expression
 
 from backend.audit.service import audit_service
 from backend.auth.models import OneTimePurpose
@@ -72,18 +72,6 @@ def user_out(user: User, roles: list[str]) -> UserOut:
         updated_at=user.updated_at,
         deleted_at=user.deleted_at,
     )
-
-
-_ROLE_NAMES_OPTION: list[Any] = []
-
-
-def _with_role_names(session: AsyncSession) -> Any:
-    """Role names in the same statement as the users, not a second query (the
-    loader option is built once: building it costs more than the query)."""
-    if not _ROLE_NAMES_OPTION:
-        column = role_service.role_names_column(session)
-        _ROLE_NAMES_OPTION.append(with_expression(User.role_names, column))
-    return _ROLE_NAMES_OPTION[0]
 
 
 class UserService:
@@ -139,22 +127,37 @@ class UserService:
         email: str | None = None,
         include_deleted: bool = False,
     ) -> Page[UserOut] | CursorPage[UserOut]:
+        """A hot read: columns (role names in the same statement) through a
+        statement built once per combination of filters and page shape, and
+        answer items built without validation from what the database typed."""
         repository = UserRepository(session)
-        holders = role_service.holders_of_name(session, principal.tenant_id, role) if role else None
-        stmt = repository.filtered(
-            include_deleted=include_deleted, active=active, email_contains=email, holders=holders
-        ).options(_with_role_names(session))
-        result = await repository.paginate(stmt, query)
-        # Users already in the session keep their loaded state: ask for theirs.
-        missing = [user.id for user in result.items if user.role_names is None]
-        names = (
-            await role_service.role_names_of(session, principal.tenant_id, missing)
-            if missing
-            else {}
-        )
-        return result.envelope(
-            [user_out(user, names.get(user.id) or user.role_names or []) for user in result.items]
-        )
+        params: dict[str, Any] = {"tenant_id": principal.tenant_id}
+        if active is not None:
+            params["active"] = active
+        if email:
+            params["email_pattern"] = repository.email_pattern(email)
+        if role:
+            params["role_name"] = role
+
+        def build() -> Any:
+            holders = (
+                role_service.holders_of_name(
+                    session, bindparam("tenant_id"), bindparam("role_name")
+                )
+                if role
+                else None
+            )
+            return repository.listed(
+                role_service.role_names_column(session),
+                include_deleted=include_deleted,
+                active=active is not None,
+                email_contains=bool(email),
+                holders=holders,
+            )
+
+        key = ("users", include_deleted, active is not None, bool(email), bool(role))
+        result = await repository.paginate_rows(key, build, params, query)
+        return result.envelope([UserOut.model_construct(**row) for row in result.items])
 
     async def get_user(
         self, session: AsyncSession, user_id: UUID, *, include_deleted: bool = False

@@ -388,3 +388,34 @@ async def test_member_cannot_grant_itself_admin(client: httpx.AsyncClient, app: 
     assert escalate.json()["code"] == "permission_denied"
     me = (await client.get("/api/v1/auth/me", headers=bearer_headers(app, manager))).json()
     assert sorted(me["roles"]) == ["member", "people-manager"]
+
+
+async def test_keyset_pages_walk_through_null_sort_values(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Users without a `full_name` sort last either way; every user appears
+    exactly once however small the pages are."""
+    tenant = await make_tenant(app, roles=("owner",))
+    headers = bearer_headers(app, tenant.owner)
+    for name in ("Ada", None, "Grace", None, "Ada"):
+        body = {"email": unique_email("walk"), "password": PASSWORD, "full_name": name}
+        assert (await client.post("/api/v1/users", json=body, headers=headers)).status_code == 201
+    everyone = {
+        user["id"] for user in (await client.get("/api/v1/users", headers=headers)).json()["items"]
+    }
+    assert len(everyone) == 6
+    for sort in ("full_name", "-full_name"):
+        seen: list[str] = []
+        names: list[str | None] = []
+        params: dict[str, Any] = {"limit": 1, "sort": sort}
+        while True:
+            page = (await client.get("/api/v1/users", params=params, headers=headers)).json()
+            seen += [user["id"] for user in page["items"]]
+            names += [user["full_name"] for user in page["items"]]
+            if not page["next_cursor"]:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert sorted(seen) == sorted(everyone)
+        present = [name for name in names if name is not None]
+        assert present == sorted(present, reverse=sort.startswith("-"))
+        assert names[len(present) :] == [None] * (len(names) - len(present))
