@@ -13,17 +13,18 @@ application role (`SET ROLE`), which is neither superuser nor table owner, so
 the policies apply even when the configured URL is a superuser's.
 
 `BEGIN` and the scope's `set_config` travel as one simple-query message
-(`BEGIN; SELECT set_config(...), set_config(...)`) when a session's
-transaction starts (`ScopedAsyncpgConnection`): one round trip instead of
-two, both statements inside the same transaction, so the settings are
-transaction-local exactly as before.
+(`BEGIN; SELECT set_config(...), set_config(...)`), both statements inside
+the same transaction, so the settings are transaction-local exactly as
+before — and that message is also the checkout's pre-ping
+(`ScopedAsyncpgConnection`), so a session's first query follows it directly.
 
 Dead connections: every checkout pings the connection first
-(`pool_pre_ping`), in one round trip — `SELECT 1` as a simple query — instead of
-the three SQLAlchemy's asyncpg adapter spends (BEGIN, a prepared no-op,
-ROLLBACK). A connection the server has closed (PostgreSQL restarted, an
-operator terminated it, a proxy cut it) is replaced before the request uses
-it, so requests do not notice. A connection that dies under a request fails
+(`pool_pre_ping`), in one round trip — that scoped `BEGIN` as a simple query
+(`SELECT 1` when no transaction is to begin) — instead of the three
+SQLAlchemy's asyncpg adapter spends (BEGIN, a prepared no-op, ROLLBACK). A
+connection the server has closed (PostgreSQL restarted, an operator
+terminated it, a proxy cut it) is replaced before the request uses it, so
+requests do not notice. A connection that dies under a request fails
 that request's statement: SQLAlchemy recognises the disconnect, invalidates
 the pool and the request answers 503; the next requests reconnect.
 """
@@ -141,35 +142,38 @@ class _SimpleTransaction:
 
 
 class ScopedAsyncpgConnection(AsyncAdapt_asyncpg_connection):
-    """SQLAlchemy's asyncpg adapter, starting a session's transaction and its
-    tenancy scope in one round trip.
+    """SQLAlchemy's asyncpg adapter, starting a transaction and its tenancy
+    scope in the same round trip as the checkout's pre-ping.
 
-    The adapter begins its transaction lazily, at the first statement. The
-    session's `after_begin` hook leaves the scope here (`pending_scope`)
-    instead of executing it; `_start_transaction` then sends
-    `BEGIN; SELECT set_config(...)` as one message. Every commit or rollback
-    (the pool rolls back each returned connection) drops a pending scope, so
-    a scope only ever applies to the transaction it was set for.
+    The pre-ping at checkout sends `BEGIN; SELECT set_config(...)` for the
+    scope in force (the context variables a session's transaction is about to
+    use) as one simple-query message: the connection is proven alive and the
+    transaction has begun, transaction-local settings and all (`begun_scope`).
+    The session's `after_begin` hook finds the transaction under way in that
+    scope and sends nothing. Should the scope differ by the time the session
+    begins, the hook sets it inside the transaction; a transaction begun any
+    other way (isolation options, no ping) starts with the scope pending
+    (`pending_scope`), still as one message. Every commit or rollback (the
+    pool rolls back each returned connection) ends the transaction and drops
+    both, so a scope only ever applies to the transaction it was set for.
     """
 
-    __slots__ = ("pending_scope",)
+    __slots__ = ("begun_scope", "pending_scope")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self.pending_scope: str | None = None
+        self.begun_scope: str | None = None
 
-    async def _start_transaction(self) -> None:
-        scope, self.pending_scope = self.pending_scope, None
+    @property
+    def _plain(self) -> bool:
+        return self.isolation_level is None and not (self.readonly or self.deferrable)
+
+    async def _begin_scoped(self, scope: str) -> None:
         raw: Any = self._connection  # the asyncpg connection
-        plain = self.isolation_level is None and not (self.readonly or self.deferrable)
-        if scope is None or not plain:
-            await super()._start_transaction()  # type: ignore[no-untyped-call]
-            if scope is not None:  # other transaction options: two round trips
-                await raw.execute(scope)
-            return
         try:
             await raw.execute(f"BEGIN; {scope}")
-        except Exception as error:
+        except Exception:
             # BEGIN may have run before set_config failed: never leave a
             # transaction open that nobody tracks.
             if not raw.is_closed() and raw.is_in_transaction():
@@ -177,22 +181,40 @@ class ScopedAsyncpgConnection(AsyncAdapt_asyncpg_connection):
                     await raw.execute("ROLLBACK")
                 except Exception:
                     logger.warning("rollback after a failed scoped BEGIN failed")
+            raise
+        self._transaction = _SimpleTransaction(raw)  # type: ignore[assignment]
+
+    async def _start_transaction(self) -> None:
+        scope, self.pending_scope = self.pending_scope, None
+        raw: Any = self._connection
+        if scope is None or not self._plain:
+            await super()._start_transaction()  # type: ignore[no-untyped-call]
+            if scope is not None:  # other transaction options: two round trips
+                await raw.execute(scope)
+            return
+        try:
+            await self._begin_scoped(scope)
+        except Exception as error:
             self._handle_exception(error)
-        else:
-            self._transaction = _SimpleTransaction(raw)  # type: ignore[assignment]
 
     async def _async_ping(self) -> None:
-        """The pre-ping, as one simple query: one round trip, and no
+        """The pre-ping, as one simple query that also begins the checkout's
+        transaction in the current scope: one round trip for both, and no
         prepared statement for a transaction-pooling proxy to lose."""
         raw: Any = self._connection
-        await raw.execute("SELECT 1")
+        if self._transaction is not None or not self._plain:
+            await raw.execute("SELECT 1")
+            return
+        scope = _scope_statement(_scope_params())
+        await self._begin_scoped(scope)
+        self.begun_scope = scope
 
     def rollback(self) -> None:
-        self.pending_scope = None
+        self.pending_scope = self.begun_scope = None
         super().rollback()  # type: ignore[no-untyped-call]
 
     def commit(self) -> None:
-        self.pending_scope = None
+        self.pending_scope = self.begun_scope = None
         super().commit()  # type: ignore[no-untyped-call]
 
 
@@ -219,10 +241,14 @@ class ScopedAsyncpgDBAPI(AsyncAdapt_asyncpg_dbapi):
 def _apply_scope(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     params = _scope_params()
     adapter = connection.connection.dbapi_connection
-    if isinstance(adapter, ScopedAsyncpgConnection) and adapter._transaction is None:
-        adapter.pending_scope = _scope_statement(params)  # sent along with BEGIN
-    else:
-        connection.execute(_SET_SCOPE, params)
+    if isinstance(adapter, ScopedAsyncpgConnection):
+        statement = _scope_statement(params)
+        if adapter._transaction is None:
+            adapter.pending_scope = statement  # sent along with BEGIN
+            return
+        if adapter.begun_scope == statement:
+            return  # begun in this scope by the checkout's ping
+    connection.execute(_SET_SCOPE, params)
 
 
 async def reapply_scope(session: AsyncSession) -> None:
