@@ -7,12 +7,35 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.orm import Bundle
 
 from backend.documents.models import Document
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.repository import Repository
 
 SEARCH_CONFIG = "english"
+
+# What a list shows of a document (`DocumentOut`), read as plain rows: no ORM
+# instances to build and track, no storage key, owner or text columns.
+LISTED: Bundle[Any] = Bundle(
+    "document",
+    Document.id,
+    Document.title,
+    Document.description,
+    Document.filename,
+    Document.mime_type,
+    Document.size,
+    Document.sha256,
+    Document.tags,
+    Document.case_id,
+    Document.status,
+    Document.page_count,
+    Document.language,
+    Document.version,
+    Document.created_at,
+    Document.updated_at,
+    Document.deleted_at,
+)
 
 
 def search_query(q: str) -> Any:
@@ -52,9 +75,12 @@ class DocumentRepository(Repository[Document]):
             stmt = stmt.where(Document.search_vector.op("@@")(search_query(q)))
         return stmt
 
-    async def paginate_ranked(
-        self, stmt: Select[Any], q: str, query: ListQuery
-    ) -> PageResult[Document]:
+    def listed(self, **filters: Any) -> Select[Any]:
+        """`filtered(...)` reading only the `LISTED` columns; its rows carry
+        them as attributes, as a `Document` would."""
+        return self.filtered(**filters).with_only_columns(LISTED)
+
+    async def paginate_ranked(self, stmt: Select[Any], q: str, query: ListQuery) -> PageResult[Any]:
         """Offset pages ordered by full-text relevance, then newest first."""
         total = await self.session.scalar(
             select(func.count()).select_from(stmt.order_by(None).subquery())

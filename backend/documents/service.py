@@ -289,9 +289,10 @@ class DocumentService:
         *,
         rank: bool = False,
         **filters: Any,
-    ) -> PageResult[Document]:
+    ) -> PageResult[Any]:
+        """A page of `LISTED` rows (attributes as on `Document`)."""
         repository = DocumentRepository(session)
-        stmt = repository.filtered(**filters)
+        stmt = repository.listed(**filters)
         if rank and filters.get("q") and not query.keyset:
             return await repository.paginate_ranked(stmt, filters["q"], query)
         return await repository.paginate(stmt, query)
