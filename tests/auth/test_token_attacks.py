@@ -54,6 +54,19 @@ async def test_a_well_formed_token_is_accepted(client: httpx.AsyncClient, app: A
     assert response.status_code == 200
 
 
+async def test_a_token_seen_before_still_expires(
+    client: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens verified once are remembered: their expiry is still checked."""
+    tenant = await make_tenant(app, roles=("owner",))
+    token = _sign(app, _claims(app, tenant.owner, exp=int(time.time()) + 60))
+    assert (await _me(client, token)).status_code == 200
+    assert (await _me(client, token)).status_code == 200
+    later = time.time() + 120
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert (await _me(client, token)).status_code == 401
+
+
 async def test_alg_none_is_refused(client: httpx.AsyncClient, app: Any) -> None:
     tenant = await make_tenant(app, roles=("owner",))
     claims = _claims(app, tenant.owner)

@@ -3,6 +3,10 @@
 The decoder pins the algorithm and requires `exp`, `iat`, `iss`, `aud`, `jti`
 and `sub` (python-jose accepts tokens lacking them unless told), and checks the
 `type` claim, so a refresh or other token can never pass as an access token.
+
+A token verified once is remembered (bounded, per process) with what it was
+verified against: presented again, only its expiry is checked, not its
+signature and claims all over again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from jose import JWTError, jwt
 from backend.settings import Settings
 
 ACCESS = "access"
+LEEWAY_SECONDS = 5
+VERIFIED_MAX = 10_000
+
+_verified: dict[tuple[str, ...], AccessClaims] = {}
 
 
 class InvalidToken(Exception):
@@ -69,10 +77,25 @@ def issue_access_token(
 
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    secret = settings.jwt_secret.get_secret_value()
+    key = (token, secret, settings.jwt_algorithm, settings.jwt_audience, settings.jwt_issuer)
+    claims = _verified.get(key)
+    if claims is None:
+        claims = _decode(settings, token, secret)
+        if len(_verified) >= VERIFIED_MAX:
+            del _verified[next(iter(_verified))]  # the oldest
+        _verified[key] = claims
+    elif time.time() > claims.expires_at + LEEWAY_SECONDS:
+        del _verified[key]
+        raise InvalidToken("Signature has expired.")
+    return claims
+
+
+def _decode(settings: Settings, token: str, secret: str) -> AccessClaims:
     try:
         payload = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            secret,
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -83,7 +106,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
                 "require_iss": True,
                 "require_jti": True,
                 "require_sub": True,
-                "leeway": 5,
+                "leeway": LEEWAY_SECONDS,
             },
         )
         if payload.get("type") != ACCESS:
