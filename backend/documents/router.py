@@ -28,6 +28,7 @@ from backend.documents.schemas import (
     DocumentOut,
     DocumentUpdate,
     DownloadUrl,
+    documents_out,
 )
 from backend.documents.service import StagedFile, deny_include_deleted, document_service
 from backend.kit.db import tenant_scope
@@ -295,7 +296,7 @@ async def list_documents(
         created_before=created_before,
         q=q,
     )
-    return result.envelope([DocumentOut.model_validate(row) for row in result.items])
+    return result.envelope(documents_out(result.items))
 
 
 @router.get("/{document_id}", response_model=DocumentOut)

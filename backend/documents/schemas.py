@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from sqlalchemy import Row
 
 from backend.documents.models import DocumentStatus
 
@@ -47,6 +49,18 @@ class DocumentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+
+
+_DOCUMENTS_OUT = TypeAdapter(list[DocumentOut])
+
+
+def documents_out(rows: Sequence[Row[Any]]) -> list[DocumentOut]:
+    """List rows (the repository's `LISTED` columns) as `DocumentOut`s, in one
+    validation of plain dicts: much cheaper than reading each row's attributes."""
+    if not rows:
+        return []
+    fields = rows[0]._fields
+    return _DOCUMENTS_OUT.validate_python([dict(zip(fields, row, strict=True)) for row in rows])
 
 
 class DocumentMetadata(BaseModel):

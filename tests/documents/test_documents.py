@@ -371,6 +371,9 @@ async def test_list_filters_sort_and_search(
     ids = [item["id"] for item in first.json()["items"] + rest.json()["items"]]
     assert ids == [c["id"], b["id"], a["id"]]
     assert rest.json()["next_cursor"] is None
+    # A listed document is the same as the one answer for it.
+    one = await client.get(f"/api/v1/documents/{a['id']}", headers=owner)
+    assert rest.json()["items"][0] == one.json()
     assert (
         await client.get("/api/v1/documents", headers=owner, params={"sort": "sha256"})
     ).status_code == 422
