@@ -102,8 +102,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     dossier_data_dir: Path = Path(".dossier")
     db_app_role: str = "dossier_app"
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     redis_key_prefix: str = "dossier"
 
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
