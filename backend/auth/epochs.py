@@ -21,7 +21,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -104,10 +104,21 @@ def _tenant_of(instance: Any) -> UUID | None:
     return None
 
 
+# Columns no principal is made of: a change to these alone (a login stamps
+# `last_login_at`) leaves the tenant's cached principals good.
+_BOOKKEEPING = frozenset({"last_login_at", "updated_at"})
+
+
+def _changes_principal(row: Any) -> bool:
+    state = inspect(row)
+    changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+    return bool(changed - _BOOKKEEPING)
+
+
 @event.listens_for(ScopedSession, "after_flush")
 def _notice_changes(session: Session, _context: Any) -> None:
     changed = [*session.new, *session.deleted]
-    changed += [row for row in session.dirty if session.is_modified(row)]
+    changed += [row for row in session.dirty if _changes_principal(row)]
     for row in changed:
         tenant_id = _tenant_of(row)
         if tenant_id is not None:

@@ -8,7 +8,11 @@ import zlib
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
+from backend.auth.epochs import epoch_key
+from backend.main import create_app
+from backend.settings import Settings
 from tests.factories import PASSWORD, auth, login, make_api_key, make_role, make_tenant, make_user
 
 ME = "/api/v1/auth/me"
@@ -161,3 +165,40 @@ async def test_password_change_ends_other_cached_sessions(
     )
     assert changed.status_code == 200, changed.text
     assert (await client.get(ME, headers=other)).status_code == 401
+
+
+async def test_sign_ins_leave_cached_principals_good(
+    client: httpx.AsyncClient, app: Any, redis: Redis
+) -> None:
+    """A login stamps `last_login_at` only: no new epoch, so one user's
+    sign-in does not empty the tenant's cache; a real change does."""
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    owner = auth(await login(client, tenant.owner.email))
+    await _warm(client, ME, owner)
+    key = epoch_key(app.state.settings.redis_key_prefix, tenant.id)
+    before = await redis.get(key)
+    await login(client, tenant.users["member"].email)
+    assert await redis.get(key) == before
+    member_id = tenant.users["member"].id
+    renamed = await client.patch(f"{USERS}/{member_id}", json={"full_name": "New"}, headers=owner)
+    assert renamed.status_code == 200
+    assert await redis.get(key) != before
+
+
+async def test_a_change_in_one_process_voids_the_cache_of_another(
+    client: httpx.AsyncClient, app: Any, settings: Settings
+) -> None:
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    owner = auth(await login(client, tenant.owner.email))
+    member = auth(await login(client, tenant.users["member"].email))
+    other = create_app(settings)
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as second:
+            await _warm(second, ME, member)
+            member_id = tenant.users["member"].id
+            answer = await client.patch(
+                f"{USERS}/{member_id}", json={"is_active": False}, headers=owner
+            )
+            assert answer.status_code == 200
+            assert (await second.get(ME, headers=member)).status_code == 401
