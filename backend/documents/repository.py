@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import BindParameter, Select, String, bindparam, func, select, text
 from sqlalchemy.orm import Bundle
 
 from backend.documents.models import Document
@@ -38,7 +38,7 @@ LISTED: Bundle[Any] = Bundle(
 )
 
 
-def search_query(q: str) -> Any:
+def search_query(q: str | BindParameter[str]) -> Any:
     return func.websearch_to_tsquery(text(f"'{SEARCH_CONFIG}'::regconfig"), q)
 
 
@@ -75,6 +75,34 @@ class DocumentRepository(Repository[Document]):
             stmt = stmt.where(Document.search_vector.op("@@")(search_query(q)))
         return stmt
 
+    def listed_rows(self, *, include_deleted: bool, filters: frozenset[str]) -> Select[Any]:
+        """The `LISTED` columns for `paginate_rows`: the tenant (`tenant_id`)
+        and each filter named in `filters` are `bindparam`s of the same names
+        (`tag` takes a one-item list), so the statement is built once per
+        combination of filters."""
+        stmt = select(*LISTED.exprs).where(
+            Document.tenant_id == bindparam("tenant_id", type_=Document.tenant_id.type)
+        )
+        if not include_deleted:
+            stmt = stmt.where(Document.deleted_at.is_(None))
+        for name in ("status", "case_id", "mime_type"):
+            if name in filters:
+                column = getattr(Document, name)
+                stmt = stmt.where(column == bindparam(name, type_=column.type))
+        if "tag" in filters:
+            stmt = stmt.where(Document.tags.contains(bindparam("tag", type_=Document.tags.type)))
+        if "created_after" in filters:
+            after = bindparam("created_after", type_=Document.created_at.type)
+            stmt = stmt.where(Document.created_at >= after)
+        if "created_before" in filters:
+            before = bindparam("created_before", type_=Document.created_at.type)
+            stmt = stmt.where(Document.created_at < before)
+        if "q" in filters:
+            stmt = stmt.where(
+                Document.search_vector.op("@@")(search_query(bindparam("q", type_=String)))
+            )
+        return stmt
+
     def listed(self, **filters: Any) -> Select[Any]:
         """`filtered(...)` reading only the `LISTED` columns; its rows carry
         them as attributes, as a `Document` would."""
@@ -91,7 +119,8 @@ class DocumentRepository(Repository[Document]):
             .offset((query.page - 1) * query.page_size)
             .limit(query.page_size)
         )
-        return PageResult(items=list(result.scalars()), query=query, total=total or 0)
+        items = [row._mapping for row in result.scalars()]
+        return PageResult(items=items, query=query, total=total or 0)
 
     async def live_with_sha256(self, sha256: str) -> Document | None:
         stmt = (

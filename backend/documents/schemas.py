@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
-from sqlalchemy import Row
 
 from backend.documents.models import DocumentStatus
 
@@ -54,13 +53,10 @@ class DocumentOut(BaseModel):
 _DOCUMENTS_OUT = TypeAdapter(list[DocumentOut])
 
 
-def documents_out(rows: Sequence[Row[Any]]) -> list[DocumentOut]:
+def documents_out(rows: Sequence[Mapping[str, Any]]) -> list[DocumentOut]:
     """List rows (the repository's `LISTED` columns) as `DocumentOut`s, in one
     validation of plain dicts: much cheaper than reading each row's attributes."""
-    if not rows:
-        return []
-    fields = rows[0]._fields
-    return _DOCUMENTS_OUT.validate_python([dict(zip(fields, row, strict=True)) for row in rows])
+    return _DOCUMENTS_OUT.validate_python([dict(row) for row in rows])
 
 
 class DocumentMetadata(BaseModel):

@@ -374,6 +374,19 @@ async def test_list_filters_sort_and_search(
     # A listed document is the same as the one answer for it.
     one = await client.get(f"/api/v1/documents/{a['id']}", headers=owner)
     assert rest.json()["items"][0] == one.json()
+
+    async def ids(**params: str) -> list[str]:
+        answer = await client.get("/api/v1/documents", headers=owner, params=params)
+        assert answer.status_code == 200, answer.text
+        return [item["id"] for item in answer.json()["items"]]
+
+    # Searches sorted by a field, keyset pages, status and time windows.
+    assert await ids(q="kestrel", sort="title") == [b["id"], a["id"]]
+    assert await ids(q="kestrel", limit="1", tag="birds") == [a["id"]]
+    assert await ids(status="uploaded", sort="created_at") == [a["id"], b["id"], c["id"]]
+    assert await ids(status="processed") == []
+    assert await ids(created_after=b["created_at"], created_before=c["created_at"]) == [b["id"]]
+    assert await ids(created_after=c["created_at"], mime_type="application/pdf") == []
     assert (
         await client.get("/api/v1/documents", headers=owner, params={"sort": "sha256"})
     ).status_code == 422
