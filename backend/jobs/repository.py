@@ -51,8 +51,11 @@ class JobRepository(Repository[Job]):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def counts(self, *, batch_id: UUID | None = None) -> list[tuple[str, str, int]]:
+        """Live jobs by type and status; for a batch, every job it made (a
+        deleted one was finished or cancelled when deleted, and still counts
+        towards the batch's total)."""
         stmt = (
-            self.select()
+            self.select(include_deleted=batch_id is not None)
             .with_only_columns(Job.type, Job.status, func.count())
             .group_by(Job.type, Job.status)
         )
@@ -71,7 +74,7 @@ class JobRepository(Repository[Job]):
 
     async def batch_progress(self, batch_id: UUID) -> int:
         stmt = (
-            self.select()
+            self.select(include_deleted=True)
             .with_only_columns(
                 func.coalesce(
                     func.avg(

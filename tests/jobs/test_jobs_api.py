@@ -251,6 +251,24 @@ async def test_batches(client: Any, app: Any) -> None:
     assert (await client.get("/api/v1/jobs", headers=headers)).json()["total"] == 2
 
 
+async def test_a_batch_whose_jobs_were_deleted_is_done(client: Any, app: Any) -> None:
+    """Deleting a queued job cancels it; the batch still counts it."""
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    created = await client.post(
+        "/api/v1/batches",
+        json={"type": "test.work", "items": [{"payload": {}}, {"payload": {}}]},
+        headers=headers,
+    )
+    batch = created.json()
+    for job_id in batch["job_ids"]:
+        assert (await client.delete(f"/api/v1/jobs/{job_id}", headers=headers)).status_code == 204
+    summary = (await client.get(f"/api/v1/batches/{batch['id']}", headers=headers)).json()
+    assert summary["by_status"]["cancelled"] == 2
+    assert summary["done"] is True
+    assert summary["progress"] == 100
+
+
 async def test_permissions_and_isolation(client: Any, app: Any) -> None:
     tenant = await make_tenant(app, roles=("owner", "member", "viewer"))
     other = await make_tenant(app, "Other")
