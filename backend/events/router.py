@@ -5,6 +5,12 @@ WebSockets take the credential (bearer token or API key) as a `token` query
 parameter, an `Authorization` header, or in `Sec-WebSocket-Protocol`
 (`bearer, <token>` or the token alone); a bad one closes the socket with
 1008. A principal receives only the events it may read.
+
+An open socket's or stream's credential is checked again at every
+keep-alive ping (`WS_PING_INTERVAL_SECONDS`): once it is no longer good
+(token expired or revoked, session ended, user deactivated, key revoked,
+tenant suspended) the socket closes with 1008 and the stream ends, and
+changed permissions apply to what they receive.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
 from backend.auth.deps import CurrentPrincipal
@@ -65,9 +72,9 @@ class EventFilter:
         return True
 
 
-def _credential(websocket: WebSocket) -> tuple[str | None, str | None]:
+def _credential(websocket: HTTPConnection) -> tuple[str | None, str | None]:
     """(token, subprotocol to answer with)."""
-    token = websocket.query_params.get("token")
+    token = websocket.query_params.get("token") or websocket.headers.get("x-api-key")
     if token:
         return token, None
     authorization = websocket.headers.get("authorization", "")
@@ -85,7 +92,10 @@ def _credential(websocket: WebSocket) -> tuple[str | None, str | None]:
     return None, None
 
 
-async def authenticate_websocket(websocket: WebSocket) -> tuple[Principal | None, str | None]:
+async def authenticate_websocket(
+    websocket: HTTPConnection,
+) -> tuple[Principal | None, str | None]:
+    """The caller of a WebSocket (or, checked again, of an event stream)."""
     token, subprotocol = _credential(websocket)
     if not token:
         return None, subprotocol
@@ -130,6 +140,11 @@ async def _pump(
         try:
             event = await asyncio.wait_for(subscription.get(), ping_interval)
         except TimeoutError:
+            principal, _ = await authenticate_websocket(websocket)
+            if principal is None or principal.tenant_id != event_filter.principal.tenant_id:
+                await websocket.close(code=POLICY_VIOLATION, reason="credentials no longer valid")
+                return
+            event_filter.principal = principal
             await websocket.send_text(json.dumps({"type": "ping"}))
             continue
         if event_filter.allows(event):
@@ -267,6 +282,10 @@ async def stream_events(
                 try:
                     event = await asyncio.wait_for(subscription.get(), ping_interval)
                 except TimeoutError:
+                    current, _ = await authenticate_websocket(request)
+                    if current is None or current.tenant_id != principal.tenant_id:
+                        return  # the credential is no longer good: end the stream
+                    event_filter.principal = current
                     yield ": ping\n\n"
                     continue
                 if str(event.get("id")) in sent:

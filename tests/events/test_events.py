@@ -127,6 +127,51 @@ async def test_bad_credentials_close_with_1008(app: Any, stack: str) -> None:
     assert closed.value.rcvd.code == 1008
 
 
+async def test_socket_closes_once_its_credential_is_no_longer_good(app: Any, stack: str) -> None:
+    """Checked again at every keep-alive ping (0.5 s here)."""
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    member = tenant.users["member"]
+    ws_base = stack.replace("http://", "ws://")
+    async with connect(f"{ws_base}/api/v1/events?token={_token(app, member)}") as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "ping"}
+        async with httpx.AsyncClient(base_url=stack, timeout=10) as http:
+            answer = await http.patch(
+                f"/api/v1/users/{member.id}",
+                json={"is_active": False},
+                headers=bearer_headers(app, tenant.owner),
+            )
+            assert answer.status_code == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
+
+
+async def test_event_stream_ends_once_its_credential_is_no_longer_good(
+    app: Any, stack: str
+) -> None:
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    member = tenant.users["member"]
+    async with (
+        httpx.AsyncClient(base_url=stack, timeout=10) as http,
+        http.stream("GET", "/api/v1/events", headers=bearer_headers(app, member)) as stream,
+    ):
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+        assert await asyncio.wait_for(anext(lines), 10) == ": connected"
+        answer = await http.patch(
+            f"/api/v1/users/{member.id}",
+            json={"is_active": False},
+            headers=bearer_headers(app, tenant.owner),
+        )
+        assert answer.status_code == 200
+        async with asyncio.timeout(10):
+            rest = [line async for line in lines]
+    assert all(not line.startswith("data:") for line in rest)
+
+
 async def test_viewer_without_permission_gets_no_job_events(
     app: Any, stack: str, owner_engine: Any
 ) -> None:
