@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             "application/octet-stream",
             "application/zip",
+            "text/plain",  # text documents: length, ranges and ETag of the stored bytes
         ),
     )
     if settings.cors_origins:

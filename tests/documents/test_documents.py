@@ -96,6 +96,24 @@ async def test_ranges_and_conditional_get(client: httpx.AsyncClient, owner: dict
     assert cached.status_code == 304
 
 
+async def test_text_downloads_are_sent_as_stored(
+    client: httpx.AsyncClient, owner: dict[str, str], app: Any
+) -> None:
+    """Not compressed on the fly: the length, ranges and the strong ETag are
+    those of the stored bytes."""
+    content = b"".join(f"line {n} of a long plain text file\n".encode() for n in range(2000))
+    assert len(content) > app.state.settings.gzip_minimum_size
+    document = (
+        await upload(client, owner, content, filename="notes.txt", content_type="text/plain")
+    ).json()
+    url = f"/api/v1/documents/{document['id']}/content"
+    answer = await client.get(url, headers={**owner, "Accept-Encoding": "gzip"})
+    assert answer.status_code == 200
+    assert "content-encoding" not in answer.headers
+    assert answer.headers["content-length"] == str(len(content))
+    assert answer.content == content
+
+
 async def test_types_are_decided_by_content(
     client: httpx.AsyncClient, owner: dict[str, str]
 ) -> None:
