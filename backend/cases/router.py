@@ -14,7 +14,7 @@ from backend.auth.principal import Principal
 from backend.cases.models import Case, CasePriority, CaseStatus
 from backend.cases.schemas import CaseCreate, CaseDocumentAttach, CaseOut, CaseUpdate, TimelineEvent
 from backend.cases.service import case_service
-from backend.documents.schemas import DocumentOut
+from backend.documents.schemas import DocumentOut, documents_out
 from backend.documents.service import deny_include_deleted
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
@@ -169,7 +169,7 @@ async def list_case_documents(
     query: Annotated[ListQuery, list_query(["created_at", "updated_at", "title", "size"])],
 ) -> Any:
     result = await case_service.list_documents(session, case_id, query)
-    return result.envelope([DocumentOut.model_validate(row) for row in result.items])
+    return result.envelope(documents_out(result.items))
 
 
 @router.get("/{case_id}/timeline", response_model=Page[TimelineEvent] | CursorPage[TimelineEvent])

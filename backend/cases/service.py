@@ -235,7 +235,8 @@ class CaseService:
 
     async def list_documents(
         self, session: AsyncSession, case_id: UUID, query: ListQuery
-    ) -> PageResult[Document]:
+    ) -> PageResult[Any]:
+        """The case's documents as `documents.service` lists them (mappings)."""
         await self.get(session, case_id)
         return await document_service.list_documents(session, query, case_id=case_id)
 
