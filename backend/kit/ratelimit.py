@@ -141,6 +141,14 @@ class RateLimitBackend:
         except NoScriptError:
             return await self.redis.evalsha(await self._load(script), *keys_and_args)
 
+    async def _run_counted(self, bucket: str, script: str, *keys_and_args: Any) -> Any:
+        """`_run`; a Redis failure is counted as the limiter's and raised."""
+        try:
+            return await self._run(script, *keys_and_args)
+        except (RedisError, OSError) as exc:
+            self._failed(exc, bucket)
+            raise
+
     async def _evaluate(self, key: str, limit: RateLimit) -> int:
         return int(await self._run(SCRIPT, 1, key, str(limit.count), str(limit.seconds * 1000)))
 
@@ -170,20 +178,17 @@ class RateLimitBackend:
         the value of `version_key`, and when it equals `expected`, `hit`'s
         count too. Redis errors propagate: the caller fails closed on the
         denylist (the failure is also counted as the limiter's)."""
-        try:
-            revoked_or_wait, version = await self._run(
-                REVOCABLE_SCRIPT,
-                3,
-                denylist_key,
-                version_key,
-                self.key(bucket, identifier),
-                str(limit.count),
-                str(limit.seconds * 1000),
-                expected or "",
-            )
-        except (RedisError, OSError) as exc:
-            self._failed(exc, bucket)
-            raise
+        revoked_or_wait, version = await self._run_counted(
+            bucket,
+            REVOCABLE_SCRIPT,
+            3,
+            denylist_key,
+            version_key,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+            expected or "",
+        )
         if int(revoked_or_wait) == -1:
             return None
         return _versioned(version, expected, wait=revoked_or_wait)
@@ -201,21 +206,18 @@ class RateLimitBackend:
         """`hit_and_mark`, only when `version_key` holds `expected`, in one
         round trip. Redis errors propagate (counted as the limiter's), so that
         the caller can do without what the version vouches for."""
-        try:
-            first, wait, version = await self._run(
-                VERSIONED_MARKING_SCRIPT,
-                3,
-                marker_key,
-                version_key,
-                self.key(bucket, identifier),
-                str(limit.count),
-                str(limit.seconds * 1000),
-                expected or "",
-                str(marker_seconds),
-            )
-        except (RedisError, OSError) as exc:
-            self._failed(exc, bucket)
-            raise
+        first, wait, version = await self._run_counted(
+            bucket,
+            VERSIONED_MARKING_SCRIPT,
+            3,
+            marker_key,
+            version_key,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+            expected or "",
+            str(marker_seconds),
+        )
         return _versioned(version, expected, wait=wait, first_use=bool(first))
 
     async def hit_and_mark(
