@@ -99,8 +99,14 @@ async def test_discard_and_failing_stream_leave_nothing(storage: Storage) -> Non
         yield b"x" * 1000
         raise RuntimeError("client went away")
 
+    await _assert_failed_stream_leaves_nothing(storage, key, failing())
+
+
+async def _assert_failed_stream_leaves_nothing(
+    storage: Storage, key: str, stream: AsyncIterator[bytes]
+) -> None:
     with pytest.raises(RuntimeError):
-        await storage.put_stream(key, failing())
+        await storage.put_stream(key, stream)
     assert await storage.size(key) is None
     if isinstance(storage, LocalStorage):
         assert list(storage.staging.iterdir()) == []
@@ -114,11 +120,7 @@ async def test_stream_failing_while_batches_are_written_leaves_nothing(storage: 
             yield os.urandom(1 << 20)
         raise RuntimeError("client went away")
 
-    with pytest.raises(RuntimeError):
-        await storage.put_stream(key, failing())
-    assert await storage.size(key) is None
-    if isinstance(storage, LocalStorage):
-        assert list(storage.staging.iterdir()) == []
+    await _assert_failed_stream_leaves_nothing(storage, key, failing())
 
 
 async def test_empty_object_and_missing_key(storage: Storage) -> None:
