@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=19456, ge=19456)
     password_hash_time_cost: int = Field(default=2, ge=2)
     password_hash_parallelism: int = Field(default=1, ge=1)
+    password_hash_concurrency: int = Field(default=0, ge=0)
 
     signup_enabled: bool = True
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)

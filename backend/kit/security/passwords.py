@@ -1,18 +1,28 @@
 """Password hashing with argon2id through passlib, off the event loop.
 
 Argon2 is deliberately slow (tens of milliseconds and ~19 MiB per hash), so
-every hash and verification runs in a worker thread; a login storm then
-queues in the thread pool instead of stalling every other request.
+every hash and verification runs in a worker thread, at most
+`PASSWORD_HASH_CONCURRENCY` at once (default: one per CPU the process may
+use). A login storm then queues for those threads instead of running dozens
+of hashes side by side, each as hungry for the CPU as the event loop, which
+would starve every other request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 import anyio
 from passlib.context import CryptContext
 
 from backend.settings import Settings
+
+T = TypeVar("T")
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
@@ -42,8 +52,25 @@ def context_for(settings: Settings) -> CryptContext:
 _DUMMY_PASSWORD = "dossier-timing-equaliser-7f3a"  # noqa: S105 - not a credential
 
 
+_limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = WeakKeyDictionary()
+
+
+def _limiter(settings: Settings) -> anyio.CapacityLimiter:
+    """One per event loop (a limiter belongs to the loop it was made in)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        total = settings.password_hash_concurrency or len(os.sched_getaffinity(0))
+        limiter = _limiters[loop] = anyio.CapacityLimiter(total)
+    return limiter
+
+
+async def _off_loop(settings: Settings, function: Callable[..., T], *args: str) -> T:
+    return await anyio.to_thread.run_sync(function, *args, limiter=_limiter(settings))
+
+
 async def hash_password(settings: Settings, password: str) -> str:
-    return await anyio.to_thread.run_sync(context_for(settings).hash, password)
+    return await _off_loop(settings, context_for(settings).hash, password)
 
 
 async def verify_password(settings: Settings, password: str, password_hash: str | None) -> bool:
@@ -51,10 +78,10 @@ async def verify_password(settings: Settings, password: str, password_hash: str 
     context = context_for(settings)
     if password_hash is None:
         dummy = await _dummy_hash(settings)
-        await anyio.to_thread.run_sync(context.verify, password, dummy)
+        await _off_loop(settings, context.verify, password, dummy)
         return False
     try:
-        return bool(await anyio.to_thread.run_sync(context.verify, password, password_hash))
+        return bool(await _off_loop(settings, context.verify, password, password_hash))
     except ValueError:
         return False
 
