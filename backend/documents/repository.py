@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BindParameter, Select, String, bindparam, func, select, text
-from sqlalchemy.orm import Bundle
+from sqlalchemy import Select, String, bindparam, func, select, text
 
 from backend.documents.models import Document
 from backend.kit.pagination import ListQuery, PageResult
@@ -17,8 +15,7 @@ SEARCH_CONFIG = "english"
 
 # What a list shows of a document (`DocumentOut`), read as plain rows: no ORM
 # instances to build and track, no storage key, owner or text columns.
-LISTED: Bundle[Any] = Bundle(
-    "document",
+LISTED: tuple[Any, ...] = (
     Document.id,
     Document.title,
     Document.description,
@@ -38,49 +35,23 @@ LISTED: Bundle[Any] = Bundle(
 )
 
 
-def search_query(q: str | BindParameter[str]) -> Any:
-    return func.websearch_to_tsquery(text(f"'{SEARCH_CONFIG}'::regconfig"), q)
+def search_query() -> Any:
+    """The statement's `q` parameter as a full-text query (web-search syntax)."""
+    return func.websearch_to_tsquery(
+        text(f"'{SEARCH_CONFIG}'::regconfig"), bindparam("q", type_=String)
+    )
 
 
 class DocumentRepository(Repository[Document]):
     model = Document
     resource_name = "Document"
 
-    def filtered(
-        self,
-        *,
-        include_deleted: bool = False,
-        status: str | None = None,
-        case_id: UUID | None = None,
-        tag: str | None = None,
-        mime_type: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        q: str | None = None,
-    ) -> Select[Any]:
-        stmt = self.select(include_deleted=include_deleted)
-        if status is not None:
-            stmt = stmt.where(Document.status == status)
-        if case_id is not None:
-            stmt = stmt.where(Document.case_id == case_id)
-        if tag is not None:
-            stmt = stmt.where(Document.tags.contains([tag]))
-        if mime_type is not None:
-            stmt = stmt.where(Document.mime_type == mime_type)
-        if created_after is not None:
-            stmt = stmt.where(Document.created_at >= created_after)
-        if created_before is not None:
-            stmt = stmt.where(Document.created_at < created_before)
-        if q is not None:
-            stmt = stmt.where(Document.search_vector.op("@@")(search_query(q)))
-        return stmt
-
     def listed_rows(self, *, include_deleted: bool, filters: frozenset[str]) -> Select[Any]:
         """The `LISTED` columns for `paginate_rows`: the tenant (`tenant_id`)
         and each filter named in `filters` are `bindparam`s of the same names
         (`tag` takes a one-item list), so the statement is built once per
         combination of filters."""
-        stmt = select(*LISTED.exprs).where(
+        stmt = select(*LISTED).where(
             Document.tenant_id == bindparam("tenant_id", type_=Document.tenant_id.type)
         )
         if not include_deleted:
@@ -98,28 +69,24 @@ class DocumentRepository(Repository[Document]):
             before = bindparam("created_before", type_=Document.created_at.type)
             stmt = stmt.where(Document.created_at < before)
         if "q" in filters:
-            stmt = stmt.where(
-                Document.search_vector.op("@@")(search_query(bindparam("q", type_=String)))
-            )
+            stmt = stmt.where(Document.search_vector.op("@@")(search_query()))
         return stmt
 
-    def listed(self, **filters: Any) -> Select[Any]:
-        """`filtered(...)` reading only the `LISTED` columns; its rows carry
-        them as attributes, as a `Document` would."""
-        return self.filtered(**filters).with_only_columns(LISTED)
-
-    async def paginate_ranked(self, stmt: Select[Any], q: str, query: ListQuery) -> PageResult[Any]:
-        """Offset pages ordered by full-text relevance, then newest first."""
-        total = await self.session.scalar(
-            select(func.count()).select_from(stmt.order_by(None).subquery())
-        )
-        rank = func.ts_rank_cd(Document.search_vector, search_query(q))
-        result = await self.session.execute(
+    async def paginate_ranked(
+        self, stmt: Select[Any], params: dict[str, Any], query: ListQuery
+    ) -> PageResult[Any]:
+        """Offset pages of a `listed_rows` statement searching `q`, ordered by
+        full-text relevance, then newest first."""
+        connection = await self.session.connection()
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        total = (await connection.execute(count, params)).scalar()
+        rank = func.ts_rank_cd(Document.search_vector, search_query())
+        page = (
             stmt.order_by(rank.desc(), Document.created_at.desc(), Document.id.desc())
             .offset((query.page - 1) * query.page_size)
             .limit(query.page_size)
         )
-        items = [row._mapping for row in result.scalars()]
+        items = list((await connection.execute(page, params)).mappings())
         return PageResult(items=items, query=query, total=total or 0)
 
     async def live_with_sha256(self, sha256: str) -> Document | None:

@@ -299,9 +299,6 @@ class DocumentService:
         relevance, through a statement built once per combination of filters
         and page shape (`paginate_rows`)."""
         repository = DocumentRepository(session)
-        if rank and filters.get("q") and not query.keyset:
-            stmt = repository.listed(**filters)
-            return await repository.paginate_ranked(stmt, filters["q"], query)
         include_deleted = bool(filters.pop("include_deleted", False))
         params = {name: value for name, value in filters.items() if value is not None}
         if "tag" in params:
@@ -312,6 +309,8 @@ class DocumentService:
         def build() -> Any:
             return repository.listed_rows(include_deleted=include_deleted, filters=used)
 
+        if rank and "q" in used and not query.keyset:
+            return await repository.paginate_ranked(build(), params, query)
         key = ("documents", include_deleted, used)
         return await repository.paginate_rows(key, build, params, query)
 
