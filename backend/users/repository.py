@@ -36,13 +36,13 @@ class UserRepository(Repository[User]):
         role_names: Any,
         *,
         include_deleted: bool,
-        active: bool,
-        email_contains: bool,
+        filters: frozenset[str],
         holders: Select[Any] | None,
     ) -> Select[Any]:
         """The columns of a user list, for `paginate_rows`: the tenant
-        (`tenant_id`) and each filter used (`active`, `email_pattern`) are
-        `bindparam`s, so the statement is built once per combination."""
+        (`tenant_id`) and each filter named in `filters` (`active`,
+        `email_pattern`) are `bindparam`s of the same names, so the statement
+        is built once per combination."""
         stmt = select(
             User.id,
             User.email,
@@ -55,9 +55,9 @@ class UserRepository(Repository[User]):
         ).where(User.tenant_id == bindparam("tenant_id"))
         if not include_deleted:
             stmt = stmt.where(User.deleted_at.is_(None))
-        if active:
+        if "active" in filters:
             stmt = stmt.where(User.is_active == bindparam("active", type_=Boolean))
-        if email_contains:
+        if "email_pattern" in filters:
             stmt = stmt.where(func.lower(User.email).like(bindparam("email_pattern"), escape="\\"))
         if holders is not None:
             stmt = stmt.where(User.id.in_(holders))

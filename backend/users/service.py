@@ -138,24 +138,24 @@ class UserService:
             params["email_pattern"] = repository.email_pattern(email)
         if role:
             params["role_name"] = role
+        used = frozenset(params)
 
         def build() -> Any:
             holders = (
                 role_service.holders_of_name(
                     session, bindparam("tenant_id"), bindparam("role_name")
                 )
-                if role
+                if "role_name" in used
                 else None
             )
             return repository.listed(
                 role_service.role_names_column(session),
                 include_deleted=include_deleted,
-                active=active is not None,
-                email_contains=bool(email),
+                filters=used,
                 holders=holders,
             )
 
-        key = ("users", include_deleted, active is not None, bool(email), bool(role))
+        key = ("users", include_deleted, used)
         result = await repository.paginate_rows(key, build, params, query)
         return result.envelope([UserOut.model_construct(**row) for row in result.items])
 
