@@ -149,8 +149,16 @@ class RateLimitBackend:
             self._failed(exc, bucket)
             raise
 
-    async def _evaluate(self, key: str, limit: RateLimit) -> int:
-        return int(await self._run(SCRIPT, 1, key, str(limit.count), str(limit.seconds * 1000)))
+    async def _run_fail_open(self, bucket: str, script: str, *keys_and_args: Any) -> Any | None:
+        """`_run`, or None — the call is let through — while checks are paused
+        or when Redis fails (counted, logged, and checks pause)."""
+        if self.paused:
+            RATE_LIMITER_FAILURES.inc()
+            return None
+        try:
+            return await self._run_counted(bucket, script, *keys_and_args)
+        except (RedisError, OSError):
+            return None
 
     @property
     def paused(self) -> bool:
@@ -226,22 +234,19 @@ class RateLimitBackend:
         """`hit`, and `SET marker_key NX EX marker_seconds` in the same round
         trip: (whether the marker was set by this call, what `hit` returns).
         Fails open like `hit` (and the marker counts as not set)."""
-        if self.paused:
-            RATE_LIMITER_FAILURES.inc()
+        result = await self._run_fail_open(
+            bucket,
+            MARKING_SCRIPT,
+            2,
+            marker_key,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+            str(marker_seconds),
+        )
+        if result is None:
             return False, 0
-        try:
-            first, wait = await self._run(
-                MARKING_SCRIPT,
-                2,
-                marker_key,
-                self.key(bucket, identifier),
-                str(limit.count),
-                str(limit.seconds * 1000),
-                str(marker_seconds),
-            )
-        except (RedisError, OSError) as exc:
-            self._failed(exc, bucket)
-            return False, 0
+        first, wait = result
         return bool(first), int(wait)
 
     async def hit(self, bucket: str, identifier: str, limit: RateLimit) -> int:
@@ -250,14 +255,15 @@ class RateLimitBackend:
         Fails open: when Redis cannot answer, the call is allowed, the failure
         is logged and counted, and checks pause for a few seconds.
         """
-        if time.monotonic() < self._skip_until:
-            RATE_LIMITER_FAILURES.inc()
-            return 0
-        try:
-            return await self._evaluate(self.key(bucket, identifier), limit)
-        except (RedisError, OSError) as exc:
-            self._failed(exc, bucket)
-            return 0
+        wait = await self._run_fail_open(
+            bucket,
+            SCRIPT,
+            1,
+            self.key(bucket, identifier),
+            str(limit.count),
+            str(limit.seconds * 1000),
+        )
+        return int(wait or 0)
 
     async def check(self) -> None:
         """For `/ready`: Redis answers and the script is loaded."""
