@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -16,7 +17,7 @@ from backend.auth.epochs import epoch_key
 from backend.auth.principal import Principal, PrincipalKind
 from backend.auth.repository import PrincipalRepository
 from backend.auth.revocation import RevocationUnavailable, is_token_revoked, revocation_key
-from backend.kit.db import Database, system_scope
+from backend.kit.db import Database, system_scope, tenant_scope
 from backend.kit.errors import Unauthenticated
 from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.security.jwt import AccessClaims, InvalidToken, decode_access_token
@@ -45,6 +46,32 @@ def api_bucket_identifier(principal: Principal) -> str:
 def _unavailable() -> Unauthenticated:
     logger.warning("token revocation check unavailable; refusing token")
     return Unauthenticated("Token revocation cannot be checked right now")
+
+
+async def authenticate_credential(
+    state: Any,
+    bearer: str | None,
+    api_key: str | None,
+    *,
+    limiter: RateLimitBackend | None = None,
+    cache: PrincipalCache | None = None,
+) -> Principal:
+    """The principal of a bearer token or an API key (exactly one), with the
+    app's database, Redis and settings (`state`: `app.state`)."""
+    if bearer and api_key:
+        raise Unauthenticated("Send either a bearer token or an API key, not both")
+    settings: Settings = state.settings
+    if bearer:
+        claims = decode_bearer(settings, bearer)
+        with tenant_scope(claims.tenant_id):
+            return await authenticate_bearer(
+                state.db, state.redis, settings, claims, limiter=limiter, cache=cache
+            )
+    if api_key is None:
+        raise Unauthenticated("Not authenticated")
+    return await authenticate_api_key(
+        state.db, state.redis, settings, api_key, limiter=limiter, cache=cache
+    )
 
 
 async def authenticate_bearer(

@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
-from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
+from backend.auth.authenticate import authenticate_credential
 from backend.auth.cache import get_cache
 from backend.auth.principal import Principal
 from backend.kit.db import reapply_scope, system_scope, tenant_scope
@@ -20,7 +20,6 @@ from backend.kit.deps import DbSession
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.ratelimit import get_backend
 from backend.kit.request_context import annotate_log
-from backend.settings import Settings
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -78,23 +77,11 @@ async def resolve_principal(connection: HTTPConnection) -> AsyncIterator[Resolut
 async def _authenticate(
     connection: HTTPConnection, bearer: str | None, api_key: str | None
 ) -> Principal:
-    if bearer and api_key:
-        raise Unauthenticated("Send either a bearer token or an API key, not both")
-    state = connection.app.state
-    settings: Settings = state.settings
     # Under /api/v1 the call is counted in the API-wide limit along with the
     # credential's own Redis work (one round trip); `api_rate_limit` reads it.
     limiter = get_backend(connection) if _api_limited(connection) else None
-    cache = get_cache(connection)
-    if bearer:
-        claims = decode_bearer(settings, bearer)
-        with tenant_scope(claims.tenant_id):
-            return await authenticate_bearer(
-                state.db, state.redis, settings, claims, limiter=limiter, cache=cache
-            )
-    assert api_key is not None
-    return await authenticate_api_key(
-        state.db, state.redis, settings, api_key, limiter=limiter, cache=cache
+    return await authenticate_credential(
+        connection.app.state, bearer, api_key, limiter=limiter, cache=get_cache(connection)
     )
 
 

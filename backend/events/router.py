@@ -28,7 +28,7 @@ from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from backend.auth.authenticate import authenticate_api_key, authenticate_bearer, decode_bearer
+from backend.auth.authenticate import authenticate_credential
 from backend.auth.deps import CurrentPrincipal
 from backend.auth.principal import Principal
 from backend.events.catalogue import permission_for
@@ -99,15 +99,10 @@ async def authenticate_websocket(
     token, subprotocol = _credential(websocket)
     if not token:
         return None, subprotocol
-    app = websocket.app
-    settings, redis, database = app.state.settings, app.state.redis, app.state.db
+    is_key = token.startswith(API_KEY_PREFIX)
+    bearer, api_key = (None, token) if is_key else (token, None)
     try:
-        if token.startswith(API_KEY_PREFIX):
-            return await authenticate_api_key(database, redis, settings, token), subprotocol
-        claims = decode_bearer(settings, token)
-        with tenant_scope(claims.tenant_id):
-            principal = await authenticate_bearer(database, redis, settings, claims)
-        return principal, subprotocol
+        return await authenticate_credential(websocket.app.state, bearer, api_key), subprotocol
     except DossierError:
         return None, subprotocol
 
