@@ -109,7 +109,7 @@ async def authenticate_bearer(
             entry.version if entry is not None else None,
             "api",
             identifier,
-            _limit_of(settings, entry),
+            api_limit(settings, entry.principal if entry else None),
         )
     except (RedisError, OSError):
         if cache is not None:
@@ -140,12 +140,13 @@ async def authenticate_bearer(
                 else None,
             ),
         )
-    limit = principal.rate_limit or settings.rate_limit_default
+    limit = api_limit(settings, principal)
     return replace(principal, api_wait_ms=await limiter.hit("api", identifier, limit))
 
 
-def _limit_of(settings: Settings, entry: CachedPrincipal | None) -> RateLimit:
-    return (entry.principal.rate_limit if entry else None) or settings.rate_limit_default
+def api_limit(settings: Settings, principal: Principal | None) -> RateLimit:
+    """The principal's API-wide limit: its own (key or plan tier), else the default."""
+    return (principal.rate_limit if principal else None) or settings.rate_limit_default
 
 
 def _timestamp(value: datetime | None) -> float | None:
@@ -221,7 +222,7 @@ async def authenticate_api_key(
                 entry.version,
                 "api",
                 api_bucket_identifier(principal),
-                principal.rate_limit or settings.rate_limit_default,
+                api_limit(settings, principal),
             )
         except (RedisError, OSError):
             cache.clear()  # not trusted without its epoch: the database decides
@@ -298,7 +299,7 @@ async def _api_key_from_database(
                     LAST_USED_RESOLUTION_SECONDS,
                     "api",
                     api_bucket_identifier(principal),
-                    principal.rate_limit or settings.rate_limit_default,
+                    api_limit(settings, principal),
                 )
                 principal = replace(principal, api_wait_ms=wait)
             else:

@@ -19,7 +19,7 @@ import json
 
 from starlette.requests import HTTPConnection, Request
 
-from backend.auth.authenticate import api_bucket_identifier
+from backend.auth.authenticate import api_bucket_identifier, api_limit
 from backend.auth.deps import Resolved
 from backend.kit.deps import AppSettings
 from backend.kit.errors import RateLimited
@@ -41,7 +41,7 @@ async def api_rate_limit(connection: HTTPConnection, resolved: Resolved) -> None
         if principal.api_wait_ms > 0:
             raise RateLimited(retry_after=retry_after_seconds(principal.api_wait_ms))
         return
-    limit = principal.rate_limit or settings.rate_limit_default
+    limit = api_limit(settings, principal)
     await enforce(connection, "api", api_bucket_identifier(principal), limit)
 
 
