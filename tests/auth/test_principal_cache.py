@@ -24,10 +24,18 @@ async def _warm(client: httpx.AsyncClient, url: str, headers: dict[str, str]) ->
         assert (await client.get(url, headers=headers)).status_code == 200
 
 
-async def test_deactivated_user_is_refused_at_once(client: httpx.AsyncClient, app: Any) -> None:
+async def _owner_and_member(
+    client: httpx.AsyncClient, app: Any
+) -> tuple[Any, dict[str, str], dict[str, str]]:
+    """A tenant, and its owner's and member's signed-in headers."""
     tenant = await make_tenant(app, roles=("owner", "member"))
     owner = auth(await login(client, tenant.owner.email))
     member = auth(await login(client, tenant.users["member"].email))
+    return tenant, owner, member
+
+
+async def test_deactivated_user_is_refused_at_once(client: httpx.AsyncClient, app: Any) -> None:
+    tenant, owner, member = await _owner_and_member(client, app)
     await _warm(client, ME, member)
 
     member_id = tenant.users["member"].id
@@ -37,9 +45,7 @@ async def test_deactivated_user_is_refused_at_once(client: httpx.AsyncClient, ap
 
 
 async def test_deleted_user_is_refused_at_once(client: httpx.AsyncClient, app: Any) -> None:
-    tenant = await make_tenant(app, roles=("owner", "member"))
-    owner = auth(await login(client, tenant.owner.email))
-    member = auth(await login(client, tenant.users["member"].email))
+    tenant, owner, member = await _owner_and_member(client, app)
     await _warm(client, USERS, member)
 
     member_id = tenant.users["member"].id
@@ -188,9 +194,7 @@ async def test_sign_ins_leave_cached_principals_good(
 async def test_a_change_in_one_process_voids_the_cache_of_another(
     client: httpx.AsyncClient, app: Any, settings: Settings
 ) -> None:
-    tenant = await make_tenant(app, roles=("owner", "member"))
-    owner = auth(await login(client, tenant.owner.email))
-    member = auth(await login(client, tenant.users["member"].email))
+    tenant, owner, member = await _owner_and_member(client, app)
     other = create_app(settings)
     async with other.router.lifespan_context(other):
         transport = httpx.ASGITransport(app=other, client=("127.0.0.1", 50001))
