@@ -126,6 +126,11 @@ class RateLimitBackend:
     def key(self, bucket: str, identifier: str) -> str:
         return f"{self.prefix}:{bucket}:{identifier}"
 
+    def _bucket(self, bucket: str, identifier: str, limit: RateLimit) -> tuple[str, str, str]:
+        """The count's last key and first two arguments, as every script
+        takes them: the bucket key, the limit and the window in ms."""
+        return self.key(bucket, identifier), str(limit.count), str(limit.seconds * 1000)
+
     async def _load(self, script: str = SCRIPT) -> str:
         sha: str = await self.redis.script_load(script)
         self._shas[script] = sha
@@ -192,9 +197,7 @@ class RateLimitBackend:
             3,
             denylist_key,
             version_key,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
+            *self._bucket(bucket, identifier, limit),
             expected or "",
         )
         if int(revoked_or_wait) == -1:
@@ -220,9 +223,7 @@ class RateLimitBackend:
             3,
             marker_key,
             version_key,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
+            *self._bucket(bucket, identifier, limit),
             expected or "",
             str(marker_seconds),
         )
@@ -239,9 +240,7 @@ class RateLimitBackend:
             MARKING_SCRIPT,
             2,
             marker_key,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
+            *self._bucket(bucket, identifier, limit),
             str(marker_seconds),
         )
         if result is None:
@@ -259,9 +258,7 @@ class RateLimitBackend:
             bucket,
             SCRIPT,
             1,
-            self.key(bucket, identifier),
-            str(limit.count),
-            str(limit.seconds * 1000),
+            *self._bucket(bucket, identifier, limit),
         )
         return int(wait or 0)
 
