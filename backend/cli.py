@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from backend.kit import migrations
 from backend.kit.db import Database, system_scope
 from backend.kit.errors import DossierError
+from backend.plugins import install
 from backend.settings import Settings, get_settings
 from backend.tenants.models import Tenant
 
@@ -199,6 +200,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
         extra = [module for module in args.modules if module]
         if extra:
             settings = settings.model_copy(update={"job_modules": [*settings.job_modules, *extra]})
+
+        install(settings)
 
         async def run() -> None:
             worker = Worker(settings, concurrency=args.concurrency)

@@ -13,11 +13,9 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from backend import __version__
-from backend.api import api_router
 from backend.auth.cache import PrincipalCache
 from backend.auth.epochs import Epochs, share_epochs
 from backend.events.hub import close_hub
-from backend.events.router import ws_router as events_ws_router
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
 from backend.kit.events import EventBus, configure_event_bus
@@ -27,9 +25,8 @@ from backend.kit.middleware import RequestContextMiddleware
 from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
 from backend.kit.storage import close_storages, configure_storage
+from backend.plugins import api_router, install, root_routers
 from backend.settings import Settings, get_settings
-from backend.system.router import router as system_router
-from backend.webhooks.service import webhook_service
 
 logger = logging.getLogger("dossier")
 
@@ -75,7 +72,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_event_bus(
         EventBus(app.state.redis, settings.redis_key_prefix, buffer_size=settings.event_buffer_size)
     )
-    webhook_service.configure(settings)
     configure_storage(settings)
     # The limiter's Lua script loads at the first check: starting needs no Redis.
     app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
@@ -112,10 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state.settings = settings
+    install(settings)
     install_error_handlers(app)
-    app.include_router(system_router)
-    app.include_router(api_router)
-    app.include_router(events_ws_router)
+    for router in root_routers():
+        app.include_router(router)
+    app.include_router(api_router())
 
     app.add_middleware(
         GZipMiddleware,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.worker.context import JobContext
-from backend.worker.registry import job_type
+from backend.jobs.context import JobContext
+from backend.jobs.types import job_type
 
 
 @job_type("bench.noop", "Does nothing (queue overhead)", schema={"type": "object"})

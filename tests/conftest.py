@@ -113,6 +113,9 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "log_level": "WARNING",
         "db_pool_size": 5,
         "db_max_overflow": 20,
+        # The tests' own job types (tests/support/job_types.py), registered by
+        # the plugins' install like any extra module.
+        "job_modules": ["tests.support.job_types"],
     }
     values.update(overrides)
     return Settings(**values)

@@ -28,7 +28,8 @@ import pytest
 from sqlalchemy import text
 
 from backend.kit.db import system_scope, tenant_scope
-from backend.roles.permissions import SYSTEM_ROLES, Permission
+from backend.plugins import PLUGINS
+from backend.roles.permissions import Permission, catalogue
 from tests.factories import (
     PASSWORD,
     TenantFixture,
@@ -51,7 +52,10 @@ IDENTITIES = (
     "other_tenant",
     "superadmin",
 )
-ALL = [str(permission) for permission in Permission]
+ALL = [
+    *(str(permission) for permission in Permission),
+    *(spec.name for plugin in PLUGINS for spec in plugin.permissions),
+]
 
 
 @dataclass
@@ -84,8 +88,8 @@ class Route:
 
 
 def _permissions_of(identity: str) -> frozenset[str]:
-    if identity in SYSTEM_ROLES:
-        return frozenset(str(p) for p in SYSTEM_ROLES[identity][1])
+    if identity in catalogue.system_roles():
+        return catalogue.system_role(identity)
     return frozenset(ALL) if identity in ("other_tenant", "superadmin") else frozenset()
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.roles.permissions import Permission
+from backend.roles.permissions import MAX_PERMISSIONS, PermissionName
 from backend.settings import RateLimit
 
 
@@ -33,8 +33,8 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Permission] = Field(
-        default_factory=list, max_length=len(Permission), description="A subset of your permissions"
+    scopes: list[PermissionName] = Field(
+        default_factory=list, max_length=MAX_PERMISSIONS, description="A subset of your permissions"
     )
     expires_at: datetime | None = Field(default=None, description="A future time; none: never")
     rate_limit: str | None = Field(

@@ -1,6 +1,6 @@
 """The rate-limit dependencies of the API (mechanism in `backend.kit.ratelimit`).
 
-* `api_rate_limit` — on every `/api/v1` route (router-level, in `backend/api.py`):
+* `api_rate_limit` — on every `/api/v1` route (router-level, in `backend/plugins.py`):
   one bucket per principal (`user:<id>`, `key:<id>`) at the principal's limit
   (an API key's own limit, else its tenant's plan tier, else
   `RATE_LIMIT_DEFAULT`); callers without valid credentials get one bucket per

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from backend.admin.service import register_purger
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.cases.models import Case, CasePriority, CaseStatus
@@ -23,8 +22,6 @@ from backend.roles.permissions import Permission
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 SORTABLE = ["created_at", "updated_at", "due_at", "title", "reference", "priority", "status"]
-
-register_purger("cases", case_service.purge)
 
 
 def _answer(response: Response, case: Case) -> CaseOut:

@@ -16,10 +16,11 @@ from backend.cases.models import Case, CaseStatus
 from backend.cases.repository import CaseRepository
 from backend.cases.schemas import CaseCreate, CaseUpdate
 from backend.documents.models import Document
-from backend.documents.service import check_if_match, document_service
+from backend.documents.service import document_service
 from backend.kit.db import current_tenant_id
 from backend.kit.errors import DossierError, NotFound, ValidationFailed
 from backend.kit.events import emit
+from backend.kit.http import check_if_match
 from backend.kit.pagination import ListQuery, PageResult
 from backend.settings import Settings
 from backend.users.service import user_service

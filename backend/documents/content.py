@@ -10,13 +10,13 @@ import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from backend.kit.errors import DossierError, PayloadTooLarge, UnsupportedMediaType
+from backend.kit.http import TEXT
 
 PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
 TIFF = "image/tiff"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-TEXT = "text/plain"
 
 # Names clients use for the same types.
 _ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG, "image/tif": TIFF}

@@ -13,13 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.admin.service import register_purger, register_stats_provider
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.documents.content import TEXT
-from backend.documents.http import content_disposition, etag_matches, parse_range
 from backend.documents.models import Document, DocumentStatus
-from backend.documents.purge import count_documents, purge_documents, storage_bytes_total
 from backend.documents.schemas import (
     BulkAnswer,
     BulkError,
@@ -30,15 +26,21 @@ from backend.documents.schemas import (
     DownloadUrl,
     documents_out,
 )
-from backend.documents.service import StagedFile, deny_include_deleted, document_service
+from backend.documents.service import (
+    StagedFile,
+    deny_include_deleted,
+    document_blob,
+    document_service,
+)
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import DossierError, NotFound, ValidationFailed
+from backend.kit.http import blob_response
 from backend.kit.multipart import MultipartReader, Part
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
 from backend.settings import Settings
-from backend.tenants.service import register_usage_provider
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -46,11 +48,6 @@ SORTABLE = ["created_at", "updated_at", "title", "size"]
 FIELD_LIMIT = 1024 * 1024  # bytes of one text form field
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
 METADATA_FIELDS = ("title", "description", "tags", "case_id")
-
-register_usage_provider("storage_bytes", document_service.storage_usage)
-register_stats_provider("documents", count_documents)
-register_stats_provider("storage_bytes", storage_bytes_total)
-register_purger("documents", purge_documents)
 
 
 def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
@@ -354,27 +351,7 @@ async def restore_document(
 async def _content_response(
     request: Request, settings: Settings, document: Document, disposition: str
 ) -> Response:
-    etag = f'"{document.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(document.filename, disposition),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-transform",
-    }
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    media_type = f"{TEXT}; charset=utf-8" if document.mime_type == TEXT else document.mime_type
-    selected = parse_range(request.headers.get("range"), document.size)
-    if selected is None:
-        body = await document_service.open_content(settings, document)
-        headers["Content-Length"] = str(document.size)
-        return StreamingResponse(body, media_type=media_type, headers=headers)
-    start, end = selected
-    body = await document_service.open_content(settings, document, start, end)
-    headers["Content-Range"] = f"bytes {start}-{end}/{document.size}"
-    headers["Content-Length"] = str(end - start + 1)
-    return StreamingResponse(body, status_code=206, media_type=media_type, headers=headers)
+    return blob_response(request, get_storage(settings), document_blob(document), disposition)
 
 
 @router.get(

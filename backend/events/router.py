@@ -31,7 +31,7 @@ from starlette.requests import HTTPConnection
 from backend.auth.authenticate import authenticate_credential
 from backend.auth.deps import CurrentPrincipal
 from backend.auth.principal import Principal
-from backend.events.catalogue import permission_for
+from backend.events.catalogue import catalogue
 from backend.events.hub import get_hub
 from backend.jobs.service import job_service
 from backend.kit.db import tenant_scope
@@ -58,7 +58,7 @@ class EventFilter:
 
     def allows(self, event: dict[str, Any]) -> bool:
         event_type = str(event.get("type", ""))
-        permission = permission_for(event_type)
+        permission = catalogue.permission_for(event_type)
         if permission is None or not self.principal.has(permission):
             return False
         if self.types and not any(

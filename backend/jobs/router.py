@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
-from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from backend.admin.service import register_stats_provider
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.jobs.models import JobStatus
@@ -26,30 +23,21 @@ from backend.jobs.schemas import (
 )
 from backend.jobs.service import job_out, job_service
 from backend.kit.deps import AppSettings, DbSession
-from backend.kit.errors import DossierError
+from backend.kit.http import Blob, blob_response
 from backend.kit.pagination import CursorPage, Page, list_query
 from backend.kit.storage import get_storage
-from backend.tenants.service import register_usage_provider
 
 router = APIRouter(tags=["jobs"])
 batches_router = APIRouter(tags=["batches"])
 
-register_usage_provider("running_jobs", job_service.running_jobs)
-register_stats_provider("jobs", job_service.count_by_status)
 
 Reader = Annotated[Principal, require("jobs:read")]
 Writer = Annotated[Principal, require("jobs:write")]
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class RangeNotSatisfiable(DossierError):
-    status, code = 416, "range_not_satisfiable"
-
 
 @router.get("/job-types", response_model=list[JobTypeOut], summary="Registered job types")
-async def list_job_types(principal: Reader, settings: AppSettings) -> list[JobTypeOut]:
-    return job_service.job_types(settings)
+async def list_job_types(principal: Reader) -> list[JobTypeOut]:
+    return job_service.job_types()
 
 
 @router.post(
@@ -172,38 +160,14 @@ async def get_job_artifact(
     settings: AppSettings,
 ) -> Response:
     artifact = await job_service.artifact(session, job_id, name)
-    etag = f'"{artifact.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(artifact.name)}",
-    }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    start, end, status = 0, artifact.size - 1, 200
-    range_header = request.headers.get("range")
-    if range_header and artifact.size > 0:
-        match = _RANGE.match(range_header.strip())
-        if match and (match.group(1) or match.group(2)):
-            if match.group(1):
-                start = int(match.group(1))
-                end = min(int(match.group(2)), artifact.size - 1) if match.group(2) else end
-            else:
-                start = max(0, artifact.size - int(match.group(2)))
-            if start > end or start >= artifact.size:
-                raise RangeNotSatisfiable(
-                    "Range not satisfiable", headers={"Content-Range": f"bytes */{artifact.size}"}
-                )
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
-    headers["Content-Length"] = str(max(0, end - start + 1))
-    storage = get_storage(settings)
-    return StreamingResponse(
-        storage.open_range(artifact.storage_key, start, end),
-        status_code=status,
-        media_type=artifact.content_type,
-        headers=headers,
+    blob = Blob(
+        storage_key=artifact.storage_key,
+        size=artifact.size,
+        sha256=artifact.sha256,
+        content_type=artifact.content_type,
+        filename=artifact.name,
     )
+    return blob_response(request, get_storage(settings), blob)
 
 
 @batches_router.post(

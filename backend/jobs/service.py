@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,13 +26,14 @@ from backend.jobs.schemas import (
     JobStats,
     JobTypeOut,
 )
+from backend.jobs.types import JobType, registry
 from backend.kit.db import current_tenant_id
 from backend.kit.errors import DossierError, NotFound, ValidationFailed
 from backend.kit.events import emit
 from backend.kit.pagination import ListQuery, PageResult
+from backend.kit.references import is_live
 from backend.kit.request_context import current_request_id
 from backend.settings import Settings
-from backend.worker.registry import JobType, load_job_types, registry
 
 WEBHOOK_JOB_TYPE = "webhook.deliver"
 
@@ -81,8 +81,7 @@ class Created:
 
 class JobService:
     # ------------------------------------------------------------------ types
-    def job_types(self, settings: Settings) -> list[JobTypeOut]:
-        load_job_types(settings.job_modules)
+    def job_types(self) -> list[JobTypeOut]:
         return [
             JobTypeOut(
                 name=t.name,
@@ -93,8 +92,7 @@ class JobService:
             for t in registry.public()
         ]
 
-    def _public_type(self, settings: Settings, name: str) -> JobType:
-        load_job_types(settings.job_modules)
+    def _public_type(self, name: str) -> JobType:
         job_type = registry.get(name)
         if job_type is None or job_type.internal:
             known = ", ".join(t.name for t in registry.public())
@@ -121,28 +119,10 @@ class JobService:
             raise _field_error([*loc, "document_id"], f"{job_type.name} needs a document_id")
         if "case" in job_type.requires and case_id is None:
             raise _field_error([*loc, "case_id"], f"{job_type.name} needs a case_id")
-        from backend.cases.models import Case
-        from backend.documents.models import Document
-
-        tenant_id = current_tenant_id()
-        if document_id is not None:
-            found = await session.scalar(
-                select(Document.id).where(
-                    Document.id == document_id,
-                    Document.tenant_id == tenant_id,
-                    Document.deleted_at.is_(None),
-                )
-            )
-            if found is None:
-                raise NotFound("Document not found")
-        if case_id is not None:
-            found = await session.scalar(
-                select(Case.id).where(
-                    Case.id == case_id, Case.tenant_id == tenant_id, Case.deleted_at.is_(None)
-                )
-            )
-            if found is None:
-                raise NotFound("Case not found")
+        if document_id is not None and not await is_live(session, "document", document_id):
+            raise NotFound("Document not found")
+        if case_id is not None and not await is_live(session, "case", case_id):
+            raise NotFound("Case not found")
 
     # ----------------------------------------------------------------- create
     async def create_job(
@@ -153,7 +133,7 @@ class JobService:
         body: JobCreate,
         idempotency_key: str | None = None,
     ) -> Created:
-        job_type = self._public_type(settings, body.type)
+        job_type = self._public_type(body.type)
         repository = JobRepository(session)
         request_hash = _request_hash(body) if idempotency_key else None
         if idempotency_key:
@@ -261,28 +241,6 @@ class JobService:
             webhooks=job_type != WEBHOOK_JOB_TYPE,
         )
         return job
-
-    async def enqueue_text_extraction(
-        self, session: AsyncSession, settings: Settings, document_id: UUID, created_by: UUID | None
-    ) -> Job | None:
-        """Queue `document.extract_text` for a new document, unless the
-        tenant's `auto_extract_text` setting is false."""
-        from backend.tenants.models import Tenant
-
-        tenant_id = current_tenant_id()
-        tenant_settings = await session.scalar(
-            select(Tenant.settings).where(Tenant.id == tenant_id)
-        )
-        if (tenant_settings or {}).get("auto_extract_text", True) is False:
-            return None
-        return await self.enqueue(
-            session,
-            "document.extract_text",
-            {},
-            document_id=document_id,
-            max_attempts=settings.job_default_max_attempts,
-            created_by=created_by,
-        )
 
     # ------------------------------------------------------------------ reads
     async def list_jobs(
@@ -433,7 +391,7 @@ class JobService:
     async def create_batch(
         self, session: AsyncSession, settings: Settings, principal: Principal, body: BatchCreate
     ) -> tuple[Batch, list[UUID]]:
-        job_type = self._public_type(settings, body.type)
+        job_type = self._public_type(body.type)
         if len(body.items) > settings.batch_max_items:
             raise _field_error(["body", "items"], f"at most {settings.batch_max_items} items")
         for index, item in enumerate(body.items):

@@ -12,7 +12,7 @@ from backend.auth.principal import Principal
 from backend.kit.deps import DbSession
 from backend.kit.errors import PermissionDenied
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
-from backend.roles.permissions import Permission
+from backend.roles.permissions import Permission, catalogue
 from backend.roles.schemas import RoleCreate, RoleOut, RoleUpdate
 from backend.roles.service import role_service
 
@@ -29,7 +29,7 @@ Manager = Annotated[Principal, require(Permission.ROLES_MANAGE)]
     description="The fixed permission catalogue, a plain JSON array.",
 )
 async def list_permissions(principal: Reader) -> list[str]:
-    return [permission.value for permission in Permission]
+    return catalogue.names()
 
 
 @router.get(

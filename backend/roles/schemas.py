@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from backend.roles.permissions import Permission
+from backend.roles.permissions import MAX_PERMISSIONS, PermissionName
 
 RoleName = Annotated[
     str,
@@ -34,7 +34,7 @@ class RoleCreate(BaseModel):
 
     name: RoleName
     description: str | None = Field(default=None, max_length=500)
-    permissions: list[Permission] = Field(default_factory=list, max_length=len(Permission))
+    permissions: list[PermissionName] = Field(default_factory=list, max_length=MAX_PERMISSIONS)
 
 
 class RoleUpdate(BaseModel):
@@ -44,4 +44,4 @@ class RoleUpdate(BaseModel):
 
     name: RoleName | None = None
     description: str | None = Field(default=None, max_length=500)
-    permissions: list[Permission] | None = Field(default=None, max_length=len(Permission))
+    permissions: list[PermissionName] | None = Field(default=None, max_length=MAX_PERMISSIONS)

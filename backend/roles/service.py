@@ -18,7 +18,7 @@ from backend.auth.principal import Principal
 from backend.kit.errors import Conflict, DossierError, PermissionDenied, ValidationFailed
 from backend.kit.pagination import ListQuery, PageResult
 from backend.roles.models import Role
-from backend.roles.permissions import OWNER_ROLE, SYSTEM_ROLES
+from backend.roles.permissions import OWNER_ROLE, catalogue
 from backend.roles.repository import RoleRepository
 from backend.roles.schemas import RoleCreate, RoleUpdate
 
@@ -45,7 +45,7 @@ class RoleService:
         """Every tenant starts with `owner`, `admin`, `member` and `viewer`."""
         repository = RoleRepository(session)
         roles = {}
-        for name, (description, permissions) in SYSTEM_ROLES.items():
+        for name, (description, permissions) in catalogue.system_roles().items():
             roles[name] = await repository.create(
                 tenant_id=tenant_id,
                 name=name,

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from backend.jobs.monitoring import queue_summary, refresh_job_gauges
+
 logger = logging.getLogger("dossier.ready")
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -41,8 +43,6 @@ async def _run(name: str, check: Check, app: Any) -> str:
 
 async def queue_report(app: Any) -> dict[str, Any] | None:
     """The job queue's depth and the age of its oldest queued job (None if unreadable)."""
-    from backend.jobs.monitoring import queue_summary
-
     try:
         return await asyncio.wait_for(queue_summary(app.state.db), CHECK_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -51,8 +51,6 @@ async def queue_report(app: Any) -> dict[str, Any] | None:
 
 
 async def refresh_queue_gauges(app: Any) -> None:
-    from backend.jobs.monitoring import refresh_job_gauges
-
     try:
         await asyncio.wait_for(refresh_job_gauges(app.state.db), CHECK_TIMEOUT_SECONDS)
     except Exception as exc:

@@ -9,7 +9,6 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Request, Response
 from starlette.requests import ClientDisconnect
 
-from backend.admin.service import register_purger
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.documents.schemas import DocumentOut
@@ -17,11 +16,9 @@ from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import MalformedRequest
 from backend.roles.permissions import Permission
 from backend.uploads.schemas import PartOut, UploadCreate, UploadCreated, UploadOut
-from backend.uploads.service import purge_uploads, upload_service
+from backend.uploads.service import upload_service
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
-
-register_purger("uploads", purge_uploads)
 
 
 @router.post("", status_code=201, response_model=UploadCreated, responses={413: {}})

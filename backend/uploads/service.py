@@ -25,6 +25,7 @@ from backend.kit.errors import (
     ValidationFailed,
 )
 from backend.kit.models import uuid7
+from backend.kit.references import is_live
 from backend.kit.storage import (
     Storage,
     active_storage,
@@ -64,11 +65,8 @@ class UploadService:
         if data.size > settings.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes")
         await document_service.check_quota(session, settings, tenant_id, data.size)
-        if data.case_id is not None:
-            from backend.cases.service import case_service
-
-            if not await case_service.is_live(session, data.case_id):
-                raise _error("case_id", "No such case in this tenant")
+        if data.case_id is not None and not await is_live(session, "case", data.case_id):
+            raise _error("case_id", "No such case in this tenant")
         part_size = settings.upload_part_size
         upload = await UploadRepository(session).create(
             tenant_id=tenant_id,

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.events.catalogue import EVENT_TYPES
+from backend.events.catalogue import EventName
 from backend.webhooks.models import DeliveryStatus
 
-EventName = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+MAX_EVENTS = 200
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=8, max_length=2048)
-    events: list[EventName] = Field(min_length=1)
+    events: list[EventName] = Field(min_length=1, max_length=MAX_EVENTS)
     description: str | None = Field(default=None, max_length=500)
 
 
@@ -26,7 +25,7 @@ class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=8, max_length=2048)
-    events: list[EventName] | None = Field(default=None, min_length=1)
+    events: list[EventName] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
     description: str | None = Field(default=None, max_length=500)
     is_active: bool | None = None
 

@@ -16,12 +16,12 @@ from backend.auth.principal import Principal
 from backend.events.catalogue import PING_EVENT
 from backend.jobs.service import WEBHOOK_JOB_TYPE, job_service
 from backend.kit.errors import NotFound
-from backend.kit.events import Event, add_event_listener
+from backend.kit.events import Event
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.repository import Repository
 from backend.kit.request_context import current_request_id
-from backend.settings import Settings
+from backend.settings import Settings, get_settings
 from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from backend.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
 from backend.webhooks.security import encrypt_secret, new_secret, resolve_target
@@ -226,8 +226,6 @@ class WebhookService:
         webhooks = list((await session.execute(stmt)).scalars())
         if not webhooks:
             return
-        from backend.settings import get_settings
-
         settings = self.settings or get_settings()
         for event in events:
             for webhook in webhooks:
@@ -285,4 +283,3 @@ class WebhookService:
 
 
 webhook_service = WebhookService()
-add_event_listener(webhook_service.fan_out)

@@ -1,5 +1,6 @@
-"""Periodic housekeeping run by every worker: expired resumable uploads are
-removed (rows now, part blobs after commit).
+"""Periodic housekeeping run by every worker: the domains' maintenance tasks
+(`backend/jobs/maintenance.py`; e.g. expired resumable uploads removed, rows
+now, part blobs after commit).
 
 Several workers may run it at once; a transaction-level advisory lock lets one
 of them do each round and the others skip it.
@@ -13,9 +14,9 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from backend.jobs.maintenance import maintenance_tasks
 from backend.kit.db import Database, system_scope
 from backend.settings import Settings
-from backend.uploads.service import upload_service
 
 logger = logging.getLogger("dossier.worker.maintenance")
 
@@ -24,8 +25,8 @@ _LOCK_KEY = 0x444F5353  # "DOSS"
 
 
 async def run_maintenance_round(database: Database, settings: Settings) -> int | None:
-    """One round; the number of uploads removed, or None if another worker
-    holds the round."""
+    """One round; the number of things the tasks removed or changed, or None
+    if another worker holds the round."""
     with system_scope("worker.maintenance"):
         async with database.transaction() as session:
             locked = await session.scalar(
@@ -33,10 +34,13 @@ async def run_maintenance_round(database: Database, settings: Settings) -> int |
             )
             if not locked:
                 return None
-            removed = await upload_service.cleanup_expired(session, settings)
-    if removed:
-        logger.info("expired uploads removed", extra={"count": removed})
-    return removed
+            counts = {
+                name: await task(session, settings) for name, task in maintenance_tasks.items()
+            }
+    for name, count in counts.items():
+        if count:
+            logger.info("maintenance", extra={"task": name, "count": count})
+    return sum(counts.values())
 
 
 async def maintenance_loop(database: Database, settings: Settings) -> None:

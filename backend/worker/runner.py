@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import signal
 import socket
 import time
@@ -34,7 +33,9 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from backend.jobs.context import JobCancelled, JobContext, JobSnapshot, LeaseLost, write_log
 from backend.jobs.models import NOTIFY_CHANNEL, JobStatus
+from backend.jobs.types import PermanentJobError, RetryableJobError, backoff_delay, registry
 from backend.kit.db import Database, system_scope, tenant_scope
 from backend.kit.events import (
     BufferedEventBus,
@@ -48,10 +49,9 @@ from backend.kit.metrics import JOB_DURATION, JOB_OUTCOMES
 from backend.kit.models import uuid7
 from backend.kit.redis import create_redis
 from backend.kit.request_context import ClientInfo, bind_request, unbind_request
+from backend.kit.storage import get_storage
 from backend.settings import Settings
-from backend.worker.context import JobCancelled, JobContext, JobSnapshot, LeaseLost, write_log
 from backend.worker.maintenance import maintenance_loop
-from backend.worker.registry import PermanentJobError, RetryableJobError, load_job_types, registry
 
 logger = logging.getLogger("dossier.worker")
 
@@ -218,14 +218,6 @@ def plan_caps(settings: Settings) -> dict[str, int]:
     return caps
 
 
-def backoff_delay(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with full jitter over the upper half."""
-    ceiling = float(
-        min(settings.job_retry_max_seconds, settings.job_retry_base_seconds * 2 ** (attempt - 1))
-    )
-    return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not security
-
-
 @dataclass(slots=True)
 class Finished:
     """A job whose handler returned, waiting for the next turn of the queue
@@ -323,7 +315,6 @@ class Worker:
         return len(self._running)
 
     async def run(self) -> None:
-        load_job_types(self.settings.job_modules)
         if self.settings.redis_url is not None and event_bus() is None:
             self._redis = create_redis(self.settings.redis_url.get_secret_value())
             configure_event_bus(
@@ -334,9 +325,6 @@ class Worker:
                 )
             )
         self.storage = _make_storage(self.settings)
-        from backend.webhooks.service import webhook_service
-
-        webhook_service.configure(self.settings)
         logger.info(
             "worker started",
             extra={
@@ -715,8 +703,6 @@ def _url(value: Any, name: str) -> str:
 
 
 def _make_storage(settings: Settings) -> Any:
-    from backend.kit.storage import get_storage
-
     return get_storage(settings)
 
 

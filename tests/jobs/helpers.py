@@ -13,7 +13,6 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import tests.support.job_types  # noqa: F401 - registers the test job types
 from backend.settings import Settings
 from backend.worker.runner import Worker
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import tests.support.job_types  # noqa: F401 - registers the test job types
 from tests.factories import bearer_headers, make_tenant, run_sql
 
 

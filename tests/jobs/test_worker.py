@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.worker.handlers.extract_text import tesseract_available
+from backend.documents.tasks import tesseract_available
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import make_case, make_document, raise_job_cap, running_worker, wait_for_job
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
-from backend.roles.permissions import Permission
+from backend.roles.permissions import catalogue
 from tests.factories import bearer_headers, make_role, make_tenant, make_user, run_sql
 
+WORKLOADS = ("marking", "candidates", "crawls", "scans")
 CATALOGUE = [
     "tenant:read",
     "tenant:manage",
@@ -27,6 +28,14 @@ CATALOGUE = [
     "jobs:write",
     "webhooks:manage",
     "audit:read",
+    "marking:read",
+    "marking:write",
+    "candidates:read",
+    "candidates:write",
+    "crawls:read",
+    "crawls:write",
+    "scans:read",
+    "scans:write",
 ]
 
 
@@ -56,6 +65,7 @@ async def test_system_roles_as_specified(client: httpx.AsyncClient, app: Any) ->
         "cases:write",
         "jobs:read",
         "jobs:write",
+        *(f"{workload}:{access}" for workload in WORKLOADS for access in ("read", "write")),
     }
     assert set(roles["member"]["permissions"]) == member
     assert set(roles["viewer"]["permissions"]) == {p for p in member if p.endswith(":read")}
@@ -208,7 +218,7 @@ async def test_no_role_beyond_ones_own_permissions(client: httpx.AsyncClient, ap
     owner_made = await client.post(
         "/api/v1/roles",
         headers=bearer_headers(app, tenant.owner),
-        json={"name": "Boss", "permissions": [str(p) for p in Permission]},
+        json={"name": "Boss", "permissions": catalogue.names()},
     )
     assert owner_made.status_code == 201
 

@@ -7,8 +7,8 @@ import asyncio
 import os
 from typing import Any
 
-from backend.worker.context import JobContext
-from backend.worker.registry import job_type
+from backend.jobs.context import JobContext
+from backend.jobs.types import job_type
 
 
 @job_type("test.noop", "Does nothing", schema={"type": "object"})

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.roles.permissions import Permission
+from backend.roles.permissions import catalogue
 from tests.factories import (
     PASSWORD,
     TenantFixture,
@@ -111,7 +111,7 @@ CASES = {
 async def identities(app: Any) -> tuple[TenantFixture, dict[str, dict[str, str]]]:
     tenant = await make_tenant(app, roles=("owner", "admin", "member", "viewer"))
     other = await make_tenant(app, roles=("owner",))
-    full = await make_api_key(app, tenant.id, [str(permission) for permission in Permission])
+    full = await make_api_key(app, tenant.id, catalogue.names())
     none = await make_api_key(app, tenant.id, [])
     headers = {role: bearer_headers(app, user) for role, user in tenant.users.items()}
     headers.update(

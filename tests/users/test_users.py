@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from backend.roles.permissions import Permission
+from backend.roles.permissions import catalogue
 from tests.factories import (
     PASSWORD,
     bearer_headers,
@@ -238,7 +238,7 @@ async def test_last_owner_cannot_be_removed(client: httpx.AsyncClient, app: Any)
     owner = tenant.owner
     owner_headers = bearer_headers(app, owner)
     # A custom role with every permission, held by someone who is not an owner.
-    await make_role(app, tenant.id, "deputy", [str(permission) for permission in Permission])
+    await make_role(app, tenant.id, "deputy", catalogue.names())
     deputy = await make_user(app, tenant.id, ("deputy",))
     deputy_headers = bearer_headers(app, deputy)
 

@@ -52,7 +52,7 @@ from backend.kit.storage.base import (
 )
 from backend.kit.storage.local import LocalStorage
 from backend.kit.storage.s3 import S3Storage
-from backend.settings import Settings
+from backend.settings import Settings, get_settings
 
 logger = logging.getLogger("dossier.storage")
 
@@ -127,8 +127,6 @@ def configure_storage(settings: Settings) -> Storage:
 
 def active_storage() -> Storage:
     if not _active:
-        from backend.settings import get_settings
-
         return configure_storage(get_settings())
     return _active[0]
 

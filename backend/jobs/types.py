@@ -1,27 +1,35 @@
-"""The registry of job types: a name, a description, a JSON schema for the
-payload and an async handler. Registering a type is one module:
+"""Job types: a name, a description, a JSON schema for the payload, an async
+handler and a deadline. A domain declares its types in its `tasks.py`:
 
     @job_type("thing.do", "Does the thing", schema={"type": "object", ...})
     async def do_thing(ctx: JobContext) -> dict[str, Any]:
         ...
 
+`job_type` only builds the `JobType`; nothing is registered by importing a
+module. `backend/plugins.py` lists every domain's types and registers them in
+`registry` once at start-up (API, worker and CLI alike).
+
 Handlers run in the job's tenant scope; the dict they return is the job's
 `result`. `requires` names the top-level reference the job must carry
 (`document` or `case`). `internal` types (webhook delivery) are run by the
-worker but cannot be created through `POST /jobs`.
+worker but cannot be created through `POST /jobs`. `timeout_seconds` is the
+wall-clock deadline of one attempt (None: `JOB_DEFAULT_TIMEOUT_SECONDS`).
 """
 
 from __future__ import annotations
 
 import importlib
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from backend.settings import Settings
+
 if TYPE_CHECKING:
-    from backend.worker.context import JobContext
+    from backend.jobs.context import JobContext
 
 Handler = Callable[["JobContext"], Awaitable[dict[str, Any] | None]]
 Reference = Literal["document", "case"]
@@ -39,6 +47,14 @@ class RetryableJobError(Exception):
         self.retry_after = retry_after
 
 
+def backoff_delay(settings: Settings, attempt: int) -> float:
+    """Exponential backoff with full jitter over the upper half."""
+    ceiling = float(
+        min(settings.job_retry_max_seconds, settings.job_retry_base_seconds * 2 ** (attempt - 1))
+    )
+    return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not security
+
+
 @dataclass(frozen=True, slots=True)
 class JobType:
     name: str
@@ -47,6 +63,7 @@ class JobType:
     handler: Handler
     requires: tuple[Reference, ...] = ()
     internal: bool = False
+    timeout_seconds: float | None = None
     validator: Draft202012Validator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,28 +113,25 @@ def job_type(
     schema: dict[str, Any] | None = None,
     requires: Iterable[Reference] = (),
     internal: bool = False,
-) -> Callable[[Handler], Handler]:
-    """Register the decorated handler as job type `name`."""
+    timeout_seconds: float | None = None,
+) -> Callable[[Handler], JobType]:
+    """Make the decorated handler job type `name` (registered by the plugins list)."""
 
-    def decorate(handler: Handler) -> Handler:
-        registry.register(
-            JobType(
-                name=name,
-                description=description,
-                payload_schema=schema or {"type": "object"},
-                handler=handler,
-                requires=tuple(requires),
-                internal=internal,
-            )
+    def decorate(handler: Handler) -> JobType:
+        return JobType(
+            name=name,
+            description=description,
+            payload_schema=schema or {"type": "object"},
+            handler=handler,
+            requires=tuple(requires),
+            internal=internal,
+            timeout_seconds=timeout_seconds,
         )
-        return handler
 
     return decorate
 
 
-def load_job_types(extra_modules: Iterable[str] = ()) -> JobTypeRegistry:
-    """Import the built-in handlers and any extra modules (`JOB_MODULES`)."""
-    importlib.import_module("backend.worker.handlers")
-    for module in extra_modules:
-        importlib.import_module(module)
-    return registry
+def job_types_in(module_name: str) -> list[JobType]:
+    """The job types a module defines (`JOB_MODULES`: types outside the plugins list)."""
+    module = importlib.import_module(module_name)
+    return [value for value in vars(module).values() if isinstance(value, JobType)]

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from backend.jobs.context import JobContext
+from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.events import emit
-from backend.worker.context import JobContext
-from backend.worker.registry import PermanentJobError, job_type
 
 MAX_TEXT_CHARS = 5_000_000
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

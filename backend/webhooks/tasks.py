@@ -14,11 +14,11 @@ import httpx
 from sqlalchemy import select
 
 from backend import __version__
+from backend.jobs.context import JobContext
+from backend.jobs.types import PermanentJobError, RetryableJobError, backoff_delay, job_type
 from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from backend.webhooks.security import UnsafeUrl, decrypt_secret, resolve_target, sign
 from backend.webhooks.service import webhook_service
-from backend.worker.context import JobContext
-from backend.worker.registry import PermanentJobError, RetryableJobError, job_type
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -51,8 +51,6 @@ def _pinned(url: str, address: Any) -> str:
     internal=True,
 )
 async def deliver(ctx: JobContext) -> dict[str, Any]:
-    from backend.worker.runner import backoff_delay
-
     webhook_service.configure(ctx.settings)
     async with ctx.transaction() as session:
         delivery = await session.get(WebhookDelivery, ctx.payload["delivery_id"])

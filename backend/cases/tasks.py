@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from backend.worker.context import JobContext
-from backend.worker.registry import PermanentJobError, job_type
+from backend.jobs.context import JobContext
+from backend.jobs.types import PermanentJobError, job_type
 
 ARTIFACT_NAME = "export.zip"
 CASE_FIELDS = (

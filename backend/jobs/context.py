@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.kit.db import Database
 from backend.kit.events import emit
+from backend.kit.models import uuid7
+from backend.kit.storage import commit_after_commit, key_for
 from backend.settings import Settings
 
 logger = logging.getLogger("dossier.worker.job")
@@ -151,8 +153,6 @@ class JobContext:
         """Stream `chunks` into storage as the job's artifact `name`
         (downloaded at `GET /jobs/{id}/artifacts/{name}`); replaces an artifact
         of the same name from an earlier attempt."""
-        from backend.kit.storage import commit_after_commit, key_for
-
         digest = hashlib.sha256()
 
         async def hashed() -> AsyncIterator[bytes]:
@@ -196,8 +196,6 @@ class JobContext:
 async def write_log(
     session: AsyncSession, job: JobSnapshot, message: str, level: str = "info"
 ) -> None:
-    from backend.kit.models import uuid7
-
     await session.execute(
         _LOG,
         {
