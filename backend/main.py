@@ -18,7 +18,7 @@ from backend.auth.epochs import Epochs, share_epochs
 from backend.events.hub import close_hub
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
-from backend.kit.events import EventBus, configure_event_bus
+from backend.kit.event_bus import EventBus, configure_event_bus
 from backend.kit.logging import configure_logging
 from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware

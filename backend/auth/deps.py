@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 from backend.auth.authenticate import authenticate_credential
 from backend.auth.cache import get_cache
 from backend.auth.principal import Principal
-from backend.kit.db import reapply_scope, system_scope, tenant_scope
+from backend.kit.db import scope, tenant_scope
 from backend.kit.deps import DbSession
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.ratelimit import get_backend
@@ -143,8 +143,7 @@ async def get_superadmin(
     if not (principal.is_user and principal.is_superadmin):
         raise PermissionDenied("Platform administrators only")
     # Cross-tenant: out of the admin's own tenant, into the named system scope.
-    with system_scope("admin"), tenant_scope(None):
-        await reapply_scope(session)
+    async with scope(session, None, system="admin"):
         yield principal
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import OneTimePurpose, OneTimeToken
 from backend.auth.repository import OneTimeTokenRepository
-from backend.kit.db import reapply_scope, system_scope, tenant_scope
+from backend.kit.db import scope
 from backend.kit.errors import ValidationFailed
 from backend.kit.mail import Mail
 from backend.kit.security.tokens import keyed_hash, random_token
@@ -60,22 +60,20 @@ class OneTimeTokenService:
     async def consume(
         self, session: AsyncSession, settings: Settings, token: str, purpose: OneTimePurpose
     ) -> OneTimeToken:
-        """Spend the token (422 when unknown, expired or used). The caller's
-        transaction is left bound to the token's tenant."""
+        """Spend the token (422 when unknown, expired or used); the caller
+        continues in the token's tenant (`scope(session, row.tenant_id)`)."""
         if not token or len(token) > 4096:
             raise invalid_token()
         repository = OneTimeTokenRepository(session)
         # The tenant is not known before the token is found.
-        with system_scope(f"auth.{purpose.value}"), tenant_scope(None):
-            await reapply_scope(session)
+        async with scope(session, None, system=f"auth.{purpose.value}"):
             row = await repository.by_hash_for_update(_hash(settings, token), purpose)
         now = datetime.now(UTC)
         if row is None or row.used_at is not None or row.expires_at <= now:
             raise invalid_token()
-        with tenant_scope(row.tenant_id):
-            await reapply_scope(session)
+        async with scope(session, row.tenant_id):
             await repository.use_all(row.tenant_id, row.user_id, purpose, now)
-        row.used_at = now
+            row.used_at = now
         return row
 
 

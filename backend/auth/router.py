@@ -8,8 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, params, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from backend.auth.account import account_service
 from backend.auth.deps import CurrentPrincipal
 from backend.auth.limits import login_rate_limit, password_reset_rate_limit
+from backend.auth.login import login_service
+from backend.auth.recovery import recovery_service
+from backend.auth.refresh import refresh_service
 from backend.auth.schemas import (
     InvitationAcceptIn,
     InvitationAcceptOut,
@@ -24,7 +28,6 @@ from backend.auth.schemas import (
     TenantBrief,
     TokenOut,
 )
-from backend.auth.service import auth_service
 from backend.auth.sessions import TokenPair
 from backend.kit.db import Database
 from backend.kit.deps import AppSettings, DbSession, RedisClient, get_database
@@ -60,7 +63,7 @@ def _token_out(tokens: TokenPair) -> TokenOut:
 async def signup(
     data: SignupIn, session: DbSession, settings: AppSettings, response: Response
 ) -> SignupOut:
-    signed_up = await auth_service.signup(session, settings, data)
+    signed_up = await login_service.signup(session, settings, data)
     tenant, owner = signed_up.provisioned.tenant, signed_up.provisioned.owner
     response.headers["Location"] = "/api/v1/tenant"
     return SignupOut(
@@ -84,7 +87,7 @@ async def create_token(
     database: AppDatabase,
     settings: AppSettings,
 ) -> TokenOut:
-    tokens = await auth_service.login(session, database, settings, form.username, form.password)
+    tokens = await login_service.login(session, database, settings, form.username, form.password)
     return _token_out(tokens)
 
 
@@ -97,7 +100,9 @@ async def create_token(
 async def refresh_token(
     data: RefreshIn, session: DbSession, database: AppDatabase, settings: AppSettings
 ) -> TokenOut:
-    return _token_out(await auth_service.refresh(session, database, settings, data.refresh_token))
+    return _token_out(
+        await refresh_service.refresh(session, database, settings, data.refresh_token)
+    )
 
 
 @router.post(
@@ -109,7 +114,7 @@ async def refresh_token(
 async def logout(
     principal: CurrentPrincipal, session: DbSession, redis: RedisClient, settings: AppSettings
 ) -> Response:
-    await auth_service.logout(session, redis, settings, principal)
+    await account_service.logout(session, redis, settings, principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,7 +126,7 @@ async def logout(
 async def logout_all(
     principal: CurrentPrincipal, session: DbSession, redis: RedisClient, settings: AppSettings
 ) -> Response:
-    await auth_service.logout_all(session, redis, settings, principal)
+    await account_service.logout_all(session, redis, settings, principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -131,7 +136,7 @@ async def logout_all(
     description="The signed-in user, their tenant, roles and effective permissions.",
 )
 async def get_me(principal: CurrentPrincipal) -> MeOut:
-    return auth_service.me(principal)
+    return account_service.me(principal)
 
 
 @router.post(
@@ -144,7 +149,7 @@ async def get_me(principal: CurrentPrincipal) -> MeOut:
 async def change_password(
     data: PasswordChangeIn, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
 ) -> TokenOut:
-    tokens = await auth_service.change_password(
+    tokens = await account_service.change_password(
         session, settings, principal, data.current_password, data.new_password
     )
     return _token_out(tokens)
@@ -161,7 +166,7 @@ async def change_password(
 async def request_password_reset(
     data: PasswordResetRequestIn, session: DbSession, settings: AppSettings, mailer: AppMailer
 ) -> PasswordResetRequestOut:
-    await auth_service.request_password_reset(session, settings, mailer, data.email)
+    await recovery_service.request_password_reset(session, settings, mailer, data.email)
     return PasswordResetRequestOut()
 
 
@@ -174,7 +179,7 @@ async def request_password_reset(
 async def confirm_password_reset(
     data: PasswordResetConfirmIn, session: DbSession, settings: AppSettings
 ) -> Response:
-    await auth_service.confirm_password_reset(session, settings, data.token, data.new_password)
+    await recovery_service.confirm_password_reset(session, settings, data.token, data.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -187,7 +192,7 @@ async def confirm_password_reset(
 async def accept_invitation(
     data: InvitationAcceptIn, session: DbSession, settings: AppSettings
 ) -> InvitationAcceptOut:
-    accepted = await auth_service.accept_invitation(
+    accepted = await recovery_service.accept_invitation(
         session, settings, data.token, data.password, data.full_name
     )
     return InvitationAcceptOut(**_token_out(accepted.tokens).model_dump(), user=accepted.user)

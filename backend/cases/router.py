@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
+from backend.audit.schemas import AuditEventOut
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.cases.models import Case, CasePriority, CaseStatus
-from backend.cases.schemas import CaseCreate, CaseDocumentAttach, CaseOut, CaseUpdate, TimelineEvent
+from backend.cases.schemas import CaseCreate, CaseDocumentAttach, CaseOut, CaseUpdate
 from backend.cases.service import case_service
 from backend.documents.schemas import DocumentOut, documents_out
 from backend.documents.service import deny_include_deleted
@@ -169,13 +170,15 @@ async def list_case_documents(
     return result.envelope(documents_out(result.items))
 
 
-@router.get("/{case_id}/timeline", response_model=Page[TimelineEvent] | CursorPage[TimelineEvent])
+@router.get("/{case_id}/timeline", response_model=Page[AuditEventOut] | CursorPage[AuditEventOut])
 async def list_case_timeline(
     case_id: UUID,
     principal: Annotated[Principal, require(Permission.CASES_READ)],
     session: DbSession,
     query: Annotated[ListQuery, list_query(["created_at"], default="created_at")],
 ) -> Any:
-    """The audit events of the case and of its documents, oldest first."""
-    result = await case_service.timeline(session, case_id, query)
-    return result.envelope([TimelineEvent.model_validate(row) for row in result.items])
+    """The audit events of the case, oldest first, and those of its documents
+    for callers who may read documents (`documents:read`)."""
+    with_documents = principal.has(Permission.DOCUMENTS_READ)
+    result = await case_service.timeline(session, case_id, query, with_documents=with_documents)
+    return result.envelope([AuditEventOut.model_validate(row) for row in result.items])

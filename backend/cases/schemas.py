@@ -72,16 +72,3 @@ class CaseUpdate(BaseModel):
 
 class CaseDocumentAttach(BaseModel):
     document_id: UUID
-
-
-class TimelineEvent(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: UUID
-    actor_type: str
-    actor_id: UUID | None
-    action: str
-    resource_type: str
-    resource_id: str | None
-    changes: dict[str, Any]
-    created_at: datetime

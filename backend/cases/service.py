@@ -242,15 +242,14 @@ class CaseService:
         return await document_service.list_documents(session, query, case_id=case_id)
 
     async def timeline(
-        self, session: AsyncSession, case_id: UUID, query: ListQuery
+        self, session: AsyncSession, case_id: UUID, query: ListQuery, *, with_documents: bool
     ) -> PageResult[AuditEvent]:
         await self.get(session, case_id)
-        document_ids = await document_service.ids_in_case(session, case_id)
-        return await audit_service.list_for_resources(
-            session,
-            {"case": [str(case_id)], "document": [str(item) for item in document_ids]},
-            query,
-        )
+        resources = {"case": [str(case_id)]}
+        if with_documents:
+            document_ids = await document_service.ids_in_case(session, case_id)
+            resources["document"] = [str(item) for item in document_ids]
+        return await audit_service.list_for_resources(session, resources, query)
 
     async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
         """Hard-delete cases soft-deleted before `cutoff` (admin system scope);

@@ -10,33 +10,28 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.documents.models import Document, DocumentStatus
 from backend.documents.schemas import (
     BulkAnswer,
-    BulkError,
-    BulkResult,
-    DocumentMetadata,
     DocumentOut,
     DocumentUpdate,
     DownloadUrl,
     documents_out,
 )
 from backend.documents.service import (
-    StagedFile,
     deny_include_deleted,
     document_blob,
     document_service,
 )
+from backend.documents.uploading import upload_service
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
-from backend.kit.errors import DossierError, NotFound, ValidationFailed
+from backend.kit.errors import NotFound
 from backend.kit.http import blob_response
-from backend.kit.multipart import MultipartReader, Part
+from backend.kit.multipart import MultipartReader
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
 from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
@@ -45,9 +40,7 @@ from backend.settings import Settings
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 SORTABLE = ["created_at", "updated_at", "title", "size"]
-FIELD_LIMIT = 1024 * 1024  # bytes of one text form field
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
-METADATA_FIELDS = ("title", "description", "tags", "case_id")
 
 
 def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
@@ -76,37 +69,8 @@ def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
     }
 
 
-def _metadata(fields: dict[str, str]) -> DocumentMetadata:
-    values: dict[str, Any] = {}
-    for name in ("title", "description", "case_id"):
-        if fields.get(name):
-            values[name] = fields[name]
-    if "tags" in fields:
-        values["tags"] = [tag for tag in fields["tags"].split(",") if tag.strip()]
-    try:
-        return DocumentMetadata.model_validate(values)
-    except ValidationError as error:
-        raise ValidationFailed(
-            "The form fields did not validate",
-            errors=[
-                {"loc": ["body", *map(str, item["loc"])], "msg": item["msg"], "type": item["type"]}
-                for item in error.errors()
-            ],
-        ) from None
-
-
 def _etag_headers(response: Response, document: Document) -> None:
     response.headers["ETag"] = document.etag
-
-
-async def _stage(session: AsyncSession, settings: Settings, part: Part) -> StagedFile:
-    return await document_service.stage_file(
-        session,
-        settings,
-        source=part.stream(),
-        filename=part.filename,
-        claimed_type=part.content_type,
-    )
 
 
 @router.post(
@@ -129,49 +93,12 @@ async def create_document(
     storage. The type comes from the file's bytes; duplicates of a live
     document are refused unless `allow_duplicate=true`."""
     reader = MultipartReader(request, max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD)
-    fields: dict[str, str] = {}
-    staged: StagedFile | None = None
-    try:
-        async for part in reader.parts():
-            if part.name == "file" and part.is_file:
-                if staged is not None:
-                    raise ValidationFailed(
-                        "Send one file; use /documents/bulk for several",
-                        errors=[
-                            {"loc": ["body", "file"], "msg": "one file", "type": "value_error"}
-                        ],
-                    )
-                staged = await _stage(session, settings, part)
-            elif part.name in METADATA_FIELDS:
-                fields[part.name] = await part.read_text(FIELD_LIMIT)
-            else:
-                await part.skip()
-        if staged is None:
-            raise ValidationFailed(
-                "The form has no file",
-                errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
-            )
-        metadata = _metadata(fields)
-    except BaseException:
-        if staged is not None:
-            await document_service.discard(session, staged)
-        raise
-    document = await document_service.create_document(
-        session, settings, principal, staged, metadata, allow_duplicate=allow_duplicate
+    document = await upload_service.upload_one(
+        session, settings, principal, reader.parts(), allow_duplicate=allow_duplicate
     )
     response.headers["Location"] = str(request.url_for("get_document", document_id=document.id))
     _etag_headers(response, document)
     return document
-
-
-def _problem(error: DossierError) -> BulkError:
-    existing = error.extra.get("existing_id")
-    return BulkError(
-        status=error.status,
-        code=error.code,
-        detail=error.detail,
-        existing_id=UUID(existing) if existing else None,
-    )
 
 
 @router.post(
@@ -190,69 +117,13 @@ async def create_documents_bulk(
     """Upload several files (repeated `files` fields; `description`, `tags`
     and `case_id` apply to each). Every file succeeds or fails on its own:
     207 with one result per file."""
-    limit = settings.bulk_upload_max_files
     reader = MultipartReader(
-        request, max_body_bytes=limit * settings.max_upload_bytes + FORM_OVERHEAD
+        request,
+        max_body_bytes=settings.bulk_upload_max_files * settings.max_upload_bytes + FORM_OVERHEAD,
     )
-    fields: dict[str, str] = {}
-    outcomes: list[tuple[str | None, StagedFile | DossierError]] = []
-    try:
-        async for part in reader.parts():
-            if part.name == "files" and part.is_file:
-                if len(outcomes) >= limit:
-                    raise ValidationFailed(
-                        f"At most {limit} files per request",
-                        errors=[{"loc": ["body", "files"], "msg": "too many", "type": "too_long"}],
-                    )
-                try:
-                    outcomes.append((part.filename, await _stage(session, settings, part)))
-                except DossierError as error:
-                    if error.status == 400 and error.code == "malformed_request":
-                        raise
-                    await part.skip()
-                    outcomes.append((part.filename, error))
-            elif part.name in METADATA_FIELDS:
-                fields[part.name] = await part.read_text(FIELD_LIMIT)
-            else:
-                await part.skip()
-        if not outcomes:
-            raise ValidationFailed(
-                "The form has no files",
-                errors=[{"loc": ["body", "files"], "msg": "Field required", "type": "missing"}],
-            )
-        fields.pop("title", None)
-        metadata = _metadata(fields)
-    except BaseException:
-        for _, outcome in outcomes:
-            if isinstance(outcome, StagedFile):
-                await document_service.discard(session, outcome)
-        raise
-    results: list[BulkResult] = []
-    for index, (filename, outcome) in enumerate(outcomes):
-        if isinstance(outcome, DossierError):
-            results.append(
-                BulkResult(filename=filename, status=outcome.status, error=_problem(outcome))
-            )
-            continue
-        try:
-            async with session.begin_nested():
-                document = await document_service.create_document(
-                    session, settings, principal, outcome, metadata, allow_duplicate=allow_duplicate
-                )
-        except DossierError as error:
-            results.append(
-                BulkResult(filename=filename, status=error.status, error=_problem(error))
-            )
-            continue
-        except BaseException:
-            for _, later in outcomes[index + 1 :]:
-                if isinstance(later, StagedFile):
-                    await document_service.discard(session, later)
-            raise
-        results.append(
-            BulkResult(filename=filename, status=201, document=DocumentOut.model_validate(document))
-        )
-    return BulkAnswer(results=results)
+    return await upload_service.upload_many(
+        session, settings, principal, reader.parts(), allow_duplicate=allow_duplicate
+    )
 
 
 @router.get("", response_model=Page[DocumentOut] | CursorPage[DocumentOut])

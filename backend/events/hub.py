@@ -7,7 +7,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from backend.kit.events import EventBus, EventHub, event_bus
+from backend.kit.event_bus import EventBus, event_bus
+from backend.kit.event_hub import EventHub
 
 
 def get_hub(app: Any) -> EventHub:

@@ -36,7 +36,8 @@ from backend.events.hub import get_hub
 from backend.jobs.service import job_service
 from backend.kit.db import tenant_scope
 from backend.kit.errors import DossierError
-from backend.kit.events import Subscription, event_bus
+from backend.kit.event_bus import event_bus
+from backend.kit.event_hub import Subscription
 from backend.kit.security.tokens import API_KEY_PREFIX
 
 logger = logging.getLogger("dossier.events")

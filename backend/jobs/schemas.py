@@ -69,6 +69,10 @@ class JobLogOut(BaseModel):
     level: str
     message: str
     attempt: int
+    request_id: str | None = Field(
+        default=None,
+        description="The request that wrote the line (the creating request for the worker's lines)",
+    )
 
 
 class JobStats(BaseModel):

@@ -171,6 +171,7 @@ class JobService:
                 return Created(earlier, created=False)
         else:
             await repository.add(job)
+        await self._log(session, job, f"Created by {principal.kind.value} {principal.id}")
         await self._queued(session, job)
         await audit_service.record(
             session,

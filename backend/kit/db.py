@@ -31,6 +31,7 @@ the pool and the request answers 503; the next requests reconnect.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -251,10 +252,32 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
     connection.execute(_SET_SCOPE, params)
 
 
-async def reapply_scope(session: AsyncSession) -> None:
-    """Carry a scope entered mid-transaction into the transaction under way."""
+async def _apply_to_transaction(session: AsyncSession) -> None:
     if session.in_transaction():
         await session.execute(_SET_SCOPE, _scope_params())
+
+
+@asynccontextmanager
+async def scope(
+    session: AsyncSession | None, tenant_id: UUID | None, *, system: str | None = None
+) -> AsyncIterator[None]:
+    """Work as tenant `tenant_id` (None: no tenant), cross-tenant when
+    `system` names a system scope, for the code inside AND for the
+    transaction `session` has under way, in one step, so that the context
+    and the transaction's `app.tenant_id` cannot disagree. On leaving, both
+    return to the enclosing scope. A transaction begun inside is scoped by
+    the begin hook as usual."""
+    with contextlib.ExitStack() as stack:
+        if system is not None:
+            stack.enter_context(system_scope(system))
+        stack.enter_context(tenant_scope(tenant_id))
+        if session is not None:
+            await _apply_to_transaction(session)
+        yield
+        if session is not None:
+            await session.flush()  # what changed inside is written inside
+    if session is not None:
+        await _apply_to_transaction(session)
 
 
 def async_url(url: str) -> URL:

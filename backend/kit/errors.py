@@ -160,11 +160,15 @@ def _is_unparseable_body(errors: list[dict[str, Any]]) -> bool:
     return any(error["type"] == "json_invalid" for error in errors)
 
 
-async def _dossier_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DossierError)
+def error_response(exc: DossierError) -> JSONResponse:
     return problem_response(
         exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, **exc.extra
     )
+
+
+async def _dossier_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DossierError)
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -197,13 +201,37 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# PostgreSQL's answers to a NUL character in text (`invalid byte sequence
+# for encoding "UTF8": 0x00`) and in JSONB (`unsupported Unicode escape
+# sequence`): text PostgreSQL cannot store, whichever field carried it.
+_NUL_SQLSTATES = frozenset({"22021", "22P05"})
+NUL_MESSAGE = "Text may not contain NUL (\\u0000) characters"
+
+
+def nul_error(loc: list[str]) -> ValidationFailed:
+    return ValidationFailed(
+        NUL_MESSAGE, errors=[{"loc": loc, "msg": NUL_MESSAGE, "type": "string_nul"}]
+    )
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    original = exc.orig
+    cause = getattr(original, "__cause__", None)
+    state = getattr(original, "sqlstate", None) or getattr(cause, "sqlstate", None)
+    return str(state) if state else None
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A connection that died under the request (asyncpg reports most of
     those as a generic error, which SQLAlchemy recognises as a disconnect and
-    marks `connection_invalidated`): 503 like any outage. Other database
-    errors are bugs: re-raised, answered as a 500."""
+    marks `connection_invalidated`): 503 like any outage. A NUL character in
+    any text field of the body is a 422 (the whole API's one check for it:
+    every body field that is stored reaches PostgreSQL). Other database errors
+    are bugs: re-raised, answered as a 500."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return await _dependency_down(request, exc)
+    if isinstance(exc, sa_exc.DBAPIError) and _sqlstate(exc) in _NUL_SQLSTATES:
+        return error_response(nul_error(["body"]))
     raise exc
 
 

@@ -15,7 +15,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.kit.errors import problem_response
+from backend.kit.errors import error_response, nul_error, problem_response
 from backend.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from backend.kit.request_context import (
     ClientInfo,
@@ -66,6 +66,19 @@ def _scan_headers(scope: Scope) -> tuple[dict[bytes, str], int]:
         if key in _WANTED and key not in found:
             found[key] = value.decode("latin-1")
     return found, size
+
+
+def _nul_in_url_or_headers(scope: Scope) -> list[str] | None:
+    """Where a NUL character (raw or percent-encoded) stands in the path, the
+    query string or a header value, if anywhere: no handler ever sees one."""
+    if b"%00" in scope.get("raw_path", b"") or "\x00" in scope.get("path", ""):
+        return ["path"]
+    if b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
+        return ["query"]
+    for key, value in scope.get("headers", ()):
+        if b"\x00" in value:
+            return ["header", key.decode("latin-1")]
+    return None
 
 
 class RouteTemplates:
@@ -133,6 +146,8 @@ class RequestContextMiddleware:
                 await problem_response(431, "headers_too_large", "Request headers are too large")(
                     scope, receive, send_with_request_id
                 )
+            elif (where := _nul_in_url_or_headers(scope)) is not None:
+                await error_response(nul_error(where))(scope, receive, send_with_request_id)
             else:
                 await self.app(scope, receive, send_with_request_id)
         except Exception:

@@ -19,7 +19,12 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from backend.kit.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from backend.kit.errors import (
+    MalformedRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    nul_error,
+)
 
 _BEGIN, _DATA, _END, _DONE = "begin", "data", "end", "done"
 
@@ -59,9 +64,12 @@ class Part:
                 raise PayloadTooLarge(f"Form field {self.name!r} is longer than {limit} bytes")
             chunks.append(chunk)
         try:
-            return b"".join(chunks).decode("utf-8")
+            value = b"".join(chunks).decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedRequest(f"Form field {self.name!r} is not UTF-8") from None
+        if "\x00" in value:
+            raise nul_error(["body", self.name])
+        return value
 
     async def skip(self) -> None:
         async for _ in self.stream():

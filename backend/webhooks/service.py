@@ -16,7 +16,7 @@ from backend.auth.principal import Principal
 from backend.events.catalogue import PING_EVENT
 from backend.jobs.service import WEBHOOK_JOB_TYPE, job_service
 from backend.kit.errors import NotFound
-from backend.kit.events import Event
+from backend.kit.event_bus import Event
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.repository import Repository

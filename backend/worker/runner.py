@@ -1,4 +1,6 @@
-"""The worker: claims jobs from the `jobs` table, runs them, records the outcome.
+"""The worker's run loop: claims jobs from the `jobs` table, runs them,
+records the outcome (`claim.py` the statement, `lease.py` the heartbeat and
+the reaper, `notify.py` the wake-ups, `outcomes.py` what an attempt came to).
 
 * Claim: `SELECT … FOR UPDATE SKIP LOCKED` by priority then age, in the named
   system scope `worker.claim`, skipping tenants at their running-jobs cap.
@@ -26,233 +28,33 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from backend.jobs.context import JobCancelled, JobContext, JobSnapshot, LeaseLost, write_log
+from backend.jobs.context import JobContext, JobSnapshot
 from backend.jobs.models import NOTIFY_CHANNEL, JobStatus
-from backend.jobs.types import PermanentJobError, RetryableJobError, backoff_delay, registry
+from backend.jobs.service import WEBHOOK_JOB_TYPE
+from backend.jobs.types import registry
 from backend.kit.db import Database, system_scope, tenant_scope
-from backend.kit.events import (
-    BufferedEventBus,
-    Event,
-    configure_event_bus,
-    emit,
-    event_bus,
-    notify_event_listeners,
-)
+from backend.kit.event_bus import BufferedEventBus, Event, configure_event_bus, event_bus
+from backend.kit.events import notify_event_listeners
 from backend.kit.metrics import JOB_DURATION, JOB_OUTCOMES
-from backend.kit.models import uuid7
 from backend.kit.redis import create_redis
 from backend.kit.request_context import ClientInfo, bind_request, unbind_request
 from backend.kit.storage import get_storage
 from backend.settings import Settings
+from backend.worker.claim import CYCLE, JOB_EVENT_TYPES, plan_caps
+from backend.worker.lease import extend_leases, reap_expired
 from backend.worker.maintenance import maintenance_loop
+from backend.worker.notify import listen_for_jobs
+from backend.worker.outcomes import Finished, describe_outcome, run_handler
 
 logger = logging.getLogger("dossier.worker")
 
 DB_ERRORS = (DBAPIError, OperationalError, InterfaceError, OSError, ConnectionError)
-WEBHOOK_JOB_TYPE = "webhook.deliver"
-# The events of the queue itself, which webhooks may subscribe to.
-JOB_EVENT_TYPES = ["job.started", "job.queued", "job.succeeded", "job.failed", "job.cancelled"]
-
-_CAP = """COALESCE(
-                   (t.limits ->> 'max_running_jobs')::int,
-                   (CAST(:plan_caps AS jsonb) ->> t.plan)::int,
-                   :default_cap
-               )"""
-_HOOKED = """EXISTS (
-        SELECT 1 FROM webhooks w
-        WHERE w.tenant_id = {alias}.tenant_id AND w.is_active AND w.deleted_at IS NULL
-          AND w.events && CAST(:hook_types AS varchar[])
-    ) AS hooked"""
-
-# One round trip per turn of the queue: record the outcomes of the jobs that
-# finished since the last turn (fenced: only rows this worker still holds),
-# log them, and claim up to `:n` new ones for the freed slots. The running
-# counts behind the tenant caps leave out the jobs being finished here (the
-# statement's snapshot still sees them running). Each row says whether its
-# tenant has an active webhook for job events, so the webhook fan-out only
-# runs when there is something to deliver.
-_CYCLE = text(
-    f"""
-    WITH outcome AS (
-        SELECT * FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:statuses AS varchar[]), CAST(:results AS text[]),
-            CAST(:errors AS text[]), CAST(:finals AS boolean[]),
-            CAST(:delays AS double precision[]), CAST(:refunds AS integer[]),
-            CAST(:attempts AS integer[]), CAST(:levels AS varchar[]),
-            CAST(:messages AS text[]), CAST(:request_ids AS varchar[])
-        ) AS o(id, status, result, error, final, delay, refund, attempt, level, message,
-               request_id)
-    ),
-    finished AS (
-        UPDATE jobs AS j
-        SET status = o.status, result = CAST(o.result AS jsonb), error = o.error,
-            progress = CASE WHEN o.status = 'succeeded' THEN 100 ELSE j.progress END,
-            finished_at = CASE WHEN o.final THEN now() END,
-            run_after = now() + make_interval(secs => o.delay),
-            attempts = j.attempts - o.refund,
-            locked_by = NULL, locked_until = NULL, updated_at = now()
-        FROM outcome o
-        WHERE j.id = o.id AND j.locked_by = CAST(:worker AS varchar) AND j.status = 'running'
-        RETURNING j.id, j.tenant_id, j.type
-    ),
-    finished_logged AS (
-        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
-        SELECT gen_random_uuid(), f.tenant_id, f.id, o.attempt, o.level, o.message, o.request_id
-        FROM finished f JOIN outcome o ON o.id = f.id
-    ),
-    running AS (
-        SELECT tenant_id, count(*) AS n FROM jobs
-        WHERE status = 'running' AND id <> ALL (CAST(:ids AS uuid[]))
-        GROUP BY tenant_id
-    ),
-    full_tenants AS (
-        SELECT r.tenant_id FROM running r JOIN tenants t ON t.id = r.tenant_id
-        WHERE r.n >= {_CAP}
-    ),
-    candidates AS (
-        SELECT id, tenant_id, priority, created_at FROM jobs
-        WHERE status = 'queued' AND run_after <= now()
-          AND tenant_id NOT IN (SELECT tenant_id FROM full_tenants)
-        ORDER BY priority DESC, created_at
-        LIMIT :scan
-        FOR UPDATE SKIP LOCKED
-    ),
-    ranked AS (
-        SELECT c.id, c.priority, c.created_at,
-               row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.created_at)
-                   + COALESCE(r.n, 0) AS slot,
-               {_CAP} AS cap
-        FROM candidates c
-        JOIN tenants t ON t.id = c.tenant_id
-        LEFT JOIN running r ON r.tenant_id = c.tenant_id
-    ),
-    chosen AS (
-        SELECT id FROM ranked WHERE slot <= cap ORDER BY priority DESC, created_at LIMIT :n
-    ),
-    claimed AS (
-        UPDATE jobs AS j
-        SET status = 'running', attempts = j.attempts + 1, locked_by = CAST(:worker AS varchar),
-            locked_until = now() + make_interval(secs => :lease),
-            started_at = now(), finished_at = NULL, updated_at = now()
-        FROM chosen WHERE j.id = chosen.id
-        RETURNING j.id, j.tenant_id, j.type, j.payload, j.attempts, j.max_attempts,
-                  j.document_id, j.case_id, j.batch_id, j.request_id, j.created_by
-    ),
-    claimed_logged AS (
-        INSERT INTO job_logs (id, tenant_id, job_id, attempt, level, message, request_id)
-        SELECT gen_random_uuid(), tenant_id, id, attempts, 'info',
-               'Attempt ' || attempts || ' of ' || max_attempts || ' started by '
-                   || CAST(:worker AS varchar),
-               request_id
-        FROM claimed
-    )
-    SELECT true AS claim, c.*, {_HOOKED.format(alias="c")} FROM claimed c
-    UNION ALL
-    SELECT false, f.id, f.tenant_id, f.type, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           {_HOOKED.format(alias="f")}
-    FROM finished f
-    """  # noqa: S608 - only the constant fragments above are interpolated
-)
-
-_HEARTBEAT = text(
-    "UPDATE jobs SET locked_until = now() + make_interval(secs => :lease) "
-    "WHERE locked_by = :worker AND status = 'running' "
-    "RETURNING id, cancel_requested_at IS NOT NULL AS cancel"
-)
-
-_REAP = text(
-    """
-    UPDATE jobs AS j
-    SET status = CASE
-            WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
-            WHEN j.attempts >= j.max_attempts THEN 'failed'
-            ELSE 'queued' END,
-        error = 'Worker lost: its lease expired',
-        finished_at = CASE
-            WHEN j.cancel_requested_at IS NOT NULL OR j.attempts >= j.max_attempts THEN now()
-            END,
-        locked_by = NULL, locked_until = NULL, run_after = now(), updated_at = now()
-    FROM (
-        SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
-        FOR UPDATE SKIP LOCKED
-    ) AS expired
-    WHERE j.id = expired.id
-    RETURNING j.id, j.tenant_id, j.type, j.status, j.attempts, j.max_attempts, j.request_id,
-              j.payload, j.document_id, j.case_id, j.batch_id, j.created_by
-    """
-)
-
-
-@dataclass(slots=True)
-class Outcome:
-    status: JobStatus
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    delay: float = 0.0
-    refund: bool = False  # released at shutdown: the attempt does not count
-
-    @property
-    def final(self) -> bool:
-        return self.status is not JobStatus.QUEUED
-
-
-def plan_caps(settings: Settings) -> dict[str, int]:
-    """Running-jobs cap of each plan, from the tenant plans in settings."""
-    plans = getattr(settings, "plans", None) or {}
-    caps: dict[str, int] = {}
-    for name, plan in dict(plans).items():
-        value = (
-            plan.get("max_running_jobs")
-            if isinstance(plan, dict)
-            else getattr(plan, "max_running_jobs", None)
-        )
-        if value is not None:
-            caps[str(name)] = int(value)
-    return caps
-
-
-@dataclass(slots=True)
-class Finished:
-    """A job whose handler returned, waiting for the next turn of the queue
-    to record its outcome."""
-
-    context: JobContext
-    outcome: Outcome
-    done: asyncio.Future[bool]
-    started: float
-    deadline: float
-
-
-def describe_outcome(job: JobSnapshot, outcome: Outcome) -> tuple[str, str, str, dict[str, Any]]:
-    """The log level and line, event type and event data of an outcome."""
-    data: dict[str, Any] = {"job_id": str(job.id), "type": job.type, "attempt": job.attempt}
-    if outcome.status is JobStatus.QUEUED:
-        level = "warning"
-        message = (
-            "Released at worker shutdown"
-            if outcome.refund
-            else f"Attempt {job.attempt} failed: {outcome.error}; retrying in {outcome.delay:.1f}s"
-        )
-        event_type = "job.queued"
-        data["retry_in_seconds"] = round(outcome.delay, 3)
-    else:
-        level = "info" if outcome.status is JobStatus.SUCCEEDED else "error"
-        message = f"Attempt {job.attempt} {outcome.status.value}"
-        if outcome.error and outcome.status is not JobStatus.SUCCEEDED:
-            message += f": {outcome.error}"
-        event_type = f"job.{outcome.status.value}"
-        if outcome.status is JobStatus.SUCCEEDED:
-            data["result"] = outcome.result
-        else:
-            data["error"] = outcome.error
-    return level, message[:10_000], event_type, data
 
 
 class Worker:
@@ -324,7 +126,7 @@ class Worker:
                     buffer_size=self.settings.event_buffer_size,
                 )
             )
-        self.storage = _make_storage(self.settings)
+        self.storage = get_storage(self.settings)
         logger.info(
             "worker started",
             extra={
@@ -334,7 +136,9 @@ class Worker:
             },
         )
         helpers = [
-            asyncio.create_task(self._listen(), name="worker-listen"),
+            asyncio.create_task(
+                listen_for_jobs(self.database, self._wake, self._stopping), name="worker-listen"
+            ),
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
             asyncio.create_task(
                 maintenance_loop(self.database, self.settings), name="worker-maintenance"
@@ -449,7 +253,7 @@ class Worker:
         recorded: set[UUID] = set()
         with system_scope("worker.queue"):
             async with self.queue_database.transaction() as session:
-                rows = (await session.execute(_CYCLE, params)).all()
+                rows = (await session.execute(CYCLE, params)).all()
                 by_job: dict[UUID, Finished] = {item.context.job.id: item for item in finished}
                 hooked: list[tuple[JobSnapshot, Event]] = []
                 for row in rows:
@@ -523,7 +327,7 @@ class Worker:
         started = time.monotonic()
         try:
             with tenant_scope(job.tenant_id):
-                outcome = await self._outcome(context)
+                outcome = await run_handler(context, self.settings)
             context.extras["finishing"] = True
             if outcome is not None:
                 done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -540,62 +344,13 @@ class Worker:
                 del self._running[job.id]
             self._wake.set()
 
-    async def _outcome(self, context: JobContext) -> Outcome | None:
-        job = context.job
-        job_type = registry.get(job.type)
-        try:
-            if job_type is None:
-                raise PermanentJobError(f"Unknown job type {job.type!r}")
-            result = await job_type.handler(context)
-            return Outcome(JobStatus.SUCCEEDED, result=result or {})
-        except JobCancelled:
-            return Outcome(JobStatus.CANCELLED, error="Cancelled")
-        except LeaseLost:
-            logger.warning("lease lost; another worker owns the job", extra={"job_id": str(job.id)})
-            return None
-        except asyncio.CancelledError:
-            if context.extras.get("lease_lost"):
-                return None
-            if context.cancel_requested:
-                return Outcome(JobStatus.CANCELLED, error="Cancelled")
-            # Shutdown: hand the job back without spending an attempt.
-            return Outcome(JobStatus.QUEUED, error="Released at worker shutdown", refund=True)
-        except PermanentJobError as exc:
-            return Outcome(JobStatus.FAILED, error=str(exc) or type(exc).__name__)
-        except Exception as exc:
-            message = str(exc) or type(exc).__name__
-            if job.attempt >= job.max_attempts:
-                return Outcome(JobStatus.FAILED, error=message)
-            delay = backoff_delay(self.settings, job.attempt)
-            if isinstance(exc, RetryableJobError) and exc.retry_after is not None:
-                delay = exc.retry_after
-            return Outcome(JobStatus.QUEUED, error=message, delay=delay)
-
     # ------------------------------------------------------ heartbeat, reaper
-    async def _heartbeat(self) -> None:
-        interval = max(0.2, self.settings.job_lease_seconds / 3)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._beat()
-                await self._reap()
-            except DB_ERRORS as exc:
-                logger.warning(
-                    "heartbeat failed: database unavailable", extra={"error": type(exc).__name__}
-                )
-
     async def _beat(self) -> None:
+        """Extend the leases; stop the jobs whose cancel was requested or
+        whose lease another worker took."""
         if not self._running:
             return
-        with system_scope("worker.heartbeat"):
-            async with self.database.transaction() as session:
-                rows = (
-                    await session.execute(
-                        _HEARTBEAT,
-                        {"worker": self.worker_id, "lease": self.settings.job_lease_seconds},
-                    )
-                ).all()
-        owned = {row.id: row.cancel for row in rows}
+        owned = await extend_leases(self.database, self.worker_id, self.settings.job_lease_seconds)
         for job_id, (task, context) in list(self._running.items()):
             if task.done() or context.extras.get("finishing"):
                 continue
@@ -609,76 +364,19 @@ class Worker:
                 context.cancel_requested = True
                 task.cancel()
 
-    async def _reap(self) -> None:
-        with system_scope("worker.reap"):
-            async with self.database.transaction() as session:
-                rows = (await session.execute(_REAP)).all()
-                for row in rows:
-                    job = JobSnapshot.from_row(row)
-                    status = JobStatus(row.status)
-                    await write_log(
-                        session,
-                        job,
-                        f"Attempt {job.attempt}: worker lost (lease expired); job {status.value}",
-                        "warning",
-                    )
-                    emit(
-                        session,
-                        f"job.{status.value}",
-                        {
-                            "job_id": str(job.id),
-                            "type": job.type,
-                            "attempt": job.attempt,
-                            "error": "Worker lost: its lease expired",
-                        },
-                        tenant_id=job.tenant_id,
-                        webhooks=job.type != WEBHOOK_JOB_TYPE,
-                    )
-                if rows:
-                    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-        if rows:
-            logger.warning("re-queued jobs of a lost worker", extra={"count": len(rows)})
+    async def _heartbeat(self) -> None:
+        interval = max(0.2, self.settings.job_lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._beat()
+                await reap_expired(self.database)
+            except DB_ERRORS as exc:
+                logger.warning(
+                    "heartbeat failed: database unavailable", extra={"error": type(exc).__name__}
+                )
 
     # ----------------------------------------------------------------- listen
-    async def _listen(self) -> None:
-        """LISTEN on a connection of its own (idle outside any transaction,
-        which is when PostgreSQL delivers notifications); reconnects."""
-        import asyncpg
-
-        dsn = self.database.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        backoff = 0.2
-        while not self._stopping.is_set():
-            connection: Any = None
-            try:
-                connection = await asyncpg.connect(dsn, timeout=10)
-                await connection.add_listener(NOTIFY_CHANNEL, self._notified)
-                self._wake.set()  # catch up on anything sent while not listening
-                backoff = 0.2
-                checked = time.monotonic()
-                while not self._stopping.is_set() and not connection.is_closed():
-                    await asyncio.sleep(0.5)
-                    if time.monotonic() - checked > 5:
-                        await connection.execute("SELECT 1")
-                        checked = time.monotonic()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning(
-                    "job notifications unavailable; polling until reconnected",
-                    extra={"error": type(exc).__name__},
-                )
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=2)
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-
-    def _notified(self, *args: Any) -> None:
-        self._wake.set()
-
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
@@ -700,11 +398,3 @@ def _url(value: Any, name: str) -> str:
     if value is None:
         raise SystemExit(f"{name} is not set")
     return str(value.get_secret_value())
-
-
-def _make_storage(settings: Settings) -> Any:
-    return get_storage(settings)
-
-
-def new_id() -> UUID:
-    return uuid7()

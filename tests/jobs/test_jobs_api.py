@@ -182,7 +182,7 @@ async def test_cancel_retry_delete_and_logs(client: Any, app: Any) -> None:
     messages = [line["message"] for line in logs["items"]]
     assert any("Cancel requested" in m for m in messages)
     assert any("Retried" in m for m in messages)
-    assert set(logs["items"][0]) == {"at", "level", "message", "attempt"}
+    assert set(logs["items"][0]) == {"at", "level", "message", "attempt", "request_id"}
 
     deleted = await client.delete(f"/api/v1/jobs/{job['id']}", headers=headers)
     assert deleted.status_code == 204
@@ -327,3 +327,22 @@ async def test_ready_and_metrics_report_the_queue(client: Any, app: Any, owner_e
     metrics = (await client.get("/metrics")).text
     assert 'dossier_jobs{status="queued",type="test.noop"} 1.0' in metrics
     assert "dossier_jobs_oldest_queued_age_seconds" in metrics
+
+
+async def test_logs_carry_the_creating_request_id(client: Any, app: Any) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    created = await client.post(
+        "/api/v1/jobs",
+        headers={**headers, "X-Request-ID": "create-job-42"},
+        json={"type": "test.noop", "payload": {}},
+    )
+    assert created.status_code == 202
+    job_id = created.json()["id"]
+    assert (await client.post(f"/api/v1/jobs/{job_id}/cancel", headers=headers)).status_code == 200
+    logs = (await client.get(f"/api/v1/jobs/{job_id}/logs", headers=headers)).json()["items"]
+    assert logs[0]["message"].startswith("Created by user")
+    assert logs[0]["request_id"] == "create-job-42"
+    # Each line names the request that wrote it: the cancel is another request.
+    assert logs[1]["message"].startswith("Cancel requested")
+    assert logs[1]["request_id"] not in (None, "create-job-42")
