@@ -27,6 +27,7 @@ from backend.kit.redis import create_redis
 from backend.kit.storage import close_storages, configure_storage
 from backend.plugins import api_router, install, root_routers
 from backend.settings import Settings, get_settings
+from backend.system.docs import mount_docs
 
 logger = logging.getLogger("dossier")
 
@@ -105,13 +106,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        swagger_ui_parameters={"persistAuthorization": True},
+        # FastAPI's own pages load their assets from a CDN: `mount_docs` serves
+        # `/docs` and `/redoc` with everything they load from Dossier itself.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install(settings)
     install_error_handlers(app)
     for router in root_routers():
         app.include_router(router)
+    mount_docs(app)
     app.include_router(api_router())
 
     app.add_middleware(

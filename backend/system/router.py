@@ -1,4 +1,5 @@
-"""Liveness, readiness, version and Prometheus metrics (not under `/api/v1`)."""
+"""The root pointer, liveness, readiness, version and Prometheus metrics (not
+under `/api/v1`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,46 @@ class Health(BaseModel):
 class Version(BaseModel):
     name: str
     version: str
+
+
+class RootLinks(BaseModel):
+    docs: str
+    redoc: str
+    openapi: str
+    health: str
+    ready: str
+    version: str
+
+
+class Root(BaseModel):
+    name: str
+    version: str
+    links: RootLinks
+
+
+@router.get(
+    "/",
+    response_model=Root,
+    summary="Where to start: the docs, the OpenAPI description, health and version",
+)
+async def root(request: Request) -> Root:
+    prefix = request.scope.get("root_path", "")
+
+    def path(route_name: str) -> str:
+        return f"{prefix}{request.app.url_path_for(route_name)}"
+
+    return Root(
+        name=request.app.title,
+        version=__version__,
+        links=RootLinks(
+            docs=path("swagger_ui"),
+            redoc=path("redoc"),
+            openapi=f"{prefix}{request.app.openapi_url}",
+            health=path("health"),
+            ready=path("ready"),
+            version=path("version"),
+        ),
+    )
 
 
 @router.get("/health", response_model=Health, summary="Liveness: the process answers")
