@@ -39,6 +39,7 @@ from backend.jobs.types import JobType, job_types_in, registry
 from backend.kit.errors import ERROR_RESPONSES
 from backend.kit.events import EventListener, add_event_listener
 from backend.kit.references import LiveCheck, register_reference
+from backend.kit.storage import sweep_staged_blobs
 from backend.roles.permissions import PermissionSpec
 from backend.roles.permissions import catalogue as permission_catalogue
 from backend.roles.router import permissions_router
@@ -94,6 +95,7 @@ def _read_write(workload: str, noun: str) -> tuple[PermissionSpec, PermissionSpe
 
 PLUGINS: tuple[Plugin, ...] = (
     Plugin("system", root_routers=(system_router,)),
+    Plugin("storage", maintenance={"staged_blobs": sweep_staged_blobs}),
     Plugin(
         "identity",
         routers=(

@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     upload_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     upload_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     maintenance_interval_seconds: float = Field(default=300, gt=0)
+    staging_max_age_seconds: float = Field(default=86_400, gt=0)
     bulk_upload_max_files: int = Field(default=20, ge=1, le=1000)
     download_url_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     case_metadata_max_bytes: int = Field(default=16384, ge=64)

@@ -106,10 +106,6 @@ class DocumentRepository(Repository[Document]):
         )
         return int(await self.session.scalar(stmt) or 0)
 
-    async def storage_bytes_by_tenant(self) -> dict[UUID, int]:
-        stmt = select(Document.tenant_id, func.sum(Document.size)).group_by(Document.tenant_id)
-        return {row[0]: int(row[1]) for row in await self.session.execute(stmt)}
-
     async def lock_tenant_storage(self, tenant_id: UUID) -> None:
         """Serialise quota checks of one tenant until the transaction ends."""
         await self.session.execute(

@@ -398,9 +398,6 @@ class DocumentService:
     async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
         return await DocumentRepository(session).storage_bytes(tenant_id)
 
-    async def storage_usage_by_tenant(self, session: AsyncSession) -> dict[UUID, int]:
-        return await DocumentRepository(session).storage_bytes_by_tenant()
-
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
         return await DocumentRepository(session).in_case(case_id)
 

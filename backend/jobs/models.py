@@ -110,10 +110,6 @@ class Job(Base, TenantOwned, SoftDeletable):
         DateTime(timezone=True), default=None
     )
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
-
 
 class JobLog(Base, TenantOwned):
     __tablename__ = "job_logs"

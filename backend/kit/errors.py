@@ -63,10 +63,6 @@ class NotFound(DossierError):
     status, code = 404, "not_found"
 
 
-class MethodNotAllowed(DossierError):
-    status, code = 405, "method_not_allowed"
-
-
 class Conflict(DossierError):
     status, code = 409, "conflict"
 

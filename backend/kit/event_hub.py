@@ -70,9 +70,6 @@ class EventHub:
             if not subscribers:
                 del self._subscribers[subscription.tenant_id]
 
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
-
     def _dispatch(self, channel: str, body: str) -> None:
         try:
             tenant_id = UUID(channel.rsplit(":", 1)[1])

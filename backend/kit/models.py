@@ -64,10 +64,6 @@ class SoftDeletable:
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     deleted_by: Mapped[UUID | None] = mapped_column(PG_UUID(as_uuid=True), default=None)
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
 
 class Versioned:
     """Rows with optimistic concurrency: `version` grows on every update."""

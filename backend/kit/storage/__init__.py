@@ -191,3 +191,8 @@ def _forget_staged(session: Session) -> None:
 def _discard_staged(session: Session) -> None:
     for storage, staged in session.info.pop(_STAGED, []):
         _in_background(_discard(storage, staged))
+
+
+async def sweep_staged_blobs(session: AsyncSession, settings: Settings) -> int:
+    """The maintenance task for staged writes that never became blobs."""
+    return await get_storage(settings).sweep_staging(settings.staging_max_age_seconds)

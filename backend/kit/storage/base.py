@@ -84,6 +84,11 @@ class Storage(ABC):
     async def delete(self, key: str) -> None:
         """Remove a committed object; a missing key is not an error."""
 
+    @abstractmethod
+    async def sweep_staging(self, older_than_seconds: float) -> int:
+        """Remove staged writes older than this, left behind by a process
+        that died between writing and committing; how many were removed."""
+
     async def read_bytes(self, key: str) -> bytes:
         """A whole (small) object in memory."""
         return b"".join([chunk async for chunk in self.open_range(key)])

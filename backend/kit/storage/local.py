@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -143,12 +144,9 @@ class LocalStorage(Storage):
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
 
     async def sweep_staging(self, older_than_seconds: float) -> int:
-        """Remove staged files left behind by a crash between write and commit."""
         return await asyncio.to_thread(self._sweep, older_than_seconds)
 
     def _sweep(self, older_than_seconds: float) -> int:
-        import time
-
         if not self.staging.exists():
             return 0
         cutoff = time.time() - older_than_seconds

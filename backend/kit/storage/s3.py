@@ -201,7 +201,7 @@ class S3Storage(Storage):
         await client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
     async def sweep_staging(self, older_than_seconds: float) -> int:
-        """Abort multipart uploads left behind by a crash between write and commit."""
+        """Aborts multipart uploads (S3's staged writes) begun before the cutoff."""
         client = await self.client()
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
         removed = 0
