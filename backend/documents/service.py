@@ -392,6 +392,16 @@ class DocumentService:
         emit(session, "document.updated", {**document_event(document), "changes": ["deleted_at"]})
         return document
 
+    async def announce_change(
+        self, session: AsyncSession, document_id: UUID, changes: list[str]
+    ) -> None:
+        """`document.updated` in its one shape: the document's fields and the
+        names of those that changed (for changes made outside `update`)."""
+        document = await DocumentRepository(session).get(document_id)
+        if document is not None:
+            data = {**document_event(document), "changes": sorted(changes)}
+            emit(session, "document.updated", data)
+
     async def is_live(self, session: AsyncSession, document_id: UUID) -> bool:
         return await DocumentRepository(session).get(document_id) is not None
 

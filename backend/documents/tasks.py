@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from backend.documents.service import document_service
 from backend.jobs.context import JobContext
 from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.events import emit
@@ -130,9 +131,8 @@ async def _set_status(ctx: JobContext, status: str) -> None:
             text("UPDATE documents SET status = :status, updated_at = now() WHERE id = :id"),
             {"status": status, "id": ctx.job.document_id},
         )
-        emit(
-            session, "document.updated", {"document_id": str(ctx.job.document_id), "status": status}
-        )
+        assert ctx.job.document_id is not None  # the type requires a document
+        await document_service.announce_change(session, ctx.job.document_id, ["status"])
 
 
 @job_type(
@@ -236,7 +236,9 @@ async def _extract(ctx: JobContext) -> dict[str, Any]:
             "language": language,
         }
         emit(session, "document.processed", data)
-        emit(session, "document.updated", data)
+        await document_service.announce_change(
+            session, updated.id, ["status", "page_count", "language"]
+        )
     await ctx.log(
         f"Extracted {len(content)} characters from {page_count} page(s); language {language}"
     )

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.kit.event_bus import event_bus
 from backend.kit.storage import drain_background, get_storage
 from tests.documents.helpers import (
     PNG_BYTES,
@@ -20,6 +21,7 @@ from tests.documents.helpers import (
     upload,
 )
 from tests.factories import bearer_headers, make_tenant
+from tests.jobs.helpers import running_worker, wait_for_job
 
 
 @pytest.fixture
@@ -434,3 +436,34 @@ async def test_bulk_upload(client: httpx.AsyncClient, owner: dict[str, str]) -> 
     assert results[4]["error"]["code"] == "empty_file"
     listed = await client.get("/api/v1/documents", headers=owner)
     assert listed.json()["total"] == 3
+
+
+async def test_document_updated_has_one_shape(client: httpx.AsyncClient, app: Any) -> None:
+    """`document.updated` carries the document's fields and `changes`, whether
+    a person changed the document or its text extraction did."""
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    document = (
+        await upload(
+            client,
+            headers,
+            b"plain words to extract",
+            content_type="text/plain",
+            filename="words.txt",
+        )
+    ).json()
+    await client.patch(f"/api/v1/documents/{document['id']}", headers=headers, json={"title": "T"})
+    async with running_worker(app):
+        jobs = await client.get(
+            "/api/v1/jobs", headers=headers, params={"document_id": document["id"]}
+        )
+        await wait_for_job(client, headers, jobs.json()["items"][0]["id"])
+    bus = event_bus()
+    assert bus is not None
+    recent = await bus.recent(tenant.id, None)
+    updates = [event["data"] for event in recent if event["type"] == "document.updated"]
+    assert len(updates) >= 2  # the title change, and extraction's status changes
+    for data in updates:
+        assert {"id", "title", "filename", "status", "changes"} <= set(data)
+    assert any("status" in data["changes"] for data in updates)
+    assert any(data["changes"] == ["title"] for data in updates)
