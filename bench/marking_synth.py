@@ -184,7 +184,7 @@ def random_marks(
     marks: dict[str, dict[str, float]] = {}
     bubble_questions = [q for q in questions if q.type in ("mcq", "multi", "true_false")]
     for question in bubble_questions:
-        options = ["T", "F"] if question.type == "true_false" else list(question.options or [])
+        options = question.choices
         if question.type == "multi":
             chosen = rng.sample(options, rng.randint(1, min(3, len(options))))
         else:
@@ -193,10 +193,10 @@ def random_marks(
     if special and len(bubble_questions) >= 4:
         picks = rng.sample([q for q in bubble_questions if q.type != "multi"], 3)
         double, blank, faint = picks
-        options = ["T", "F"] if double.type == "true_false" else list(double.options or [])
+        options = double.choices
         marks[double.id] = dict.fromkeys(rng.sample(options, 2), DARK)
         marks[blank.id] = {}
-        options = ["T", "F"] if faint.type == "true_false" else list(faint.options or [])
+        options = faint.choices
         marks[faint.id] = {rng.choice(options): FAINT}
     return marks
 

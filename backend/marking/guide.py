@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import string
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -51,7 +51,7 @@ class Question(BaseModel):
     type: QuestionType
     max_marks: float
     text: str | None = Field(default=None, max_length=5000)
-    options: list[str] | None = None
+    options: list[str] | int | None = None
     answer: str | list[str] | bool | float | None = None
     partial: bool = False
     tolerance: float | None = None
@@ -62,14 +62,12 @@ class Question(BaseModel):
     fuzzy: float = 90
     keywords: list[KeywordGroup] | None = Field(default=None, max_length=50)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _options_count(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("options"), int):
-            count = data["options"]
-            if not isinstance(count, bool) and MIN_OPTIONS <= count <= MAX_OPTIONS:
-                data = {**data, "options": option_letters(count)}
-        return data
+    @property
+    def choices(self) -> list[str]:
+        """The letters of this question's bubbles: its options, or T and F."""
+        if self.type == "true_false":
+            return ["T", "F"]
+        return list(self.options) if isinstance(self.options, list) else []
 
     @model_validator(mode="after")
     def _rules(self) -> Question:
@@ -84,7 +82,10 @@ class Question(BaseModel):
 
 
 def _letters(question: Question, name: str) -> list[str]:
-    options = [str(option).strip().upper() for option in question.options or []]
+    given = question.options
+    if isinstance(given, int):
+        given = option_letters(given) if MIN_OPTIONS <= given <= MAX_OPTIONS else []
+    options = [str(option).strip().upper() for option in given or []]
     if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
         raise ValueError(f"{name}: {question.type} needs 2-10 options")
     if options != option_letters(len(options)):
@@ -202,7 +203,7 @@ def warnings(questions: list[Question], pass_percentage: float) -> list[str]:
         if (
             question.type == "multi"
             and isinstance(question.answer, list)
-            and len(question.answer) == len(question.options or [])
+            and len(question.answer) == len(question.choices)
         ):
             found.append(f"{name}: every option is an answer")
         if question.type == "mcq" and question.partial:

@@ -34,6 +34,7 @@ from backend.marking.scoring import AMBIGUOUS, BLANK, MULTIPLE_MARKS, Response
 from backend.marking.sheet_layout import CodeCell, SheetLayout, page_bits
 
 Array = NDArray[np.float32]
+Grey = NDArray[np.uint8]  # a page image: 0 black .. 255 white
 
 RENDER_DPI = 200
 MAX_PIXELS = 40_000_000
@@ -55,14 +56,14 @@ class SheetUnreadable(Exception):
 # ---------------------------------------------------------------- input pages
 
 
-def pages_from_bytes(data: bytes, *, dpi: int = RENDER_DPI) -> list[Array]:
-    """Grey pages (0 black .. 1 white) of a PDF (rendered) or an image file."""
+def pages_from_bytes(data: bytes, *, dpi: int = RENDER_DPI) -> list[Grey]:
+    """Grey pages of a PDF (rendered) or an image file."""
     if data.startswith(b"%PDF-"):
         return pdf_pages(data, dpi=dpi)
     return image_pages(data)
 
 
-def pdf_pages(data: bytes, *, dpi: int = RENDER_DPI) -> list[Array]:
+def pdf_pages(data: bytes, *, dpi: int = RENDER_DPI) -> list[Grey]:
     document = pdfium.PdfDocument(data)
     try:
         pages = []
@@ -76,7 +77,7 @@ def pdf_pages(data: bytes, *, dpi: int = RENDER_DPI) -> list[Array]:
         document.close()
 
 
-def image_pages(data: bytes) -> list[Array]:
+def image_pages(data: bytes) -> list[Grey]:
     with Image.open(io.BytesIO(data)) as image:
         frames = []
         for index in range(getattr(image, "n_frames", 1)):
@@ -86,7 +87,7 @@ def image_pages(data: bytes) -> list[Array]:
         return frames
 
 
-def image_array(image: Image.Image) -> Array:
+def image_array(image: Image.Image) -> Grey:
     grey = image.convert("L")
     if grey.width > MAX_WORKING_WIDTH:
         height = round(grey.height * MAX_WORKING_WIDTH / grey.width)
@@ -94,33 +95,85 @@ def image_array(image: Image.Image) -> Array:
     return _grey(np.asarray(grey))
 
 
-def _grey(pixels: NDArray[np.generic]) -> Array:
+def _grey(pixels: NDArray[np.generic]) -> Grey:
     array = np.asarray(pixels)
     if array.ndim == 3:
         array = array[..., :3].mean(axis=2)
-    return (array.astype(np.float32) / 255.0).astype(np.float32)
+    return np.ascontiguousarray(array, dtype=np.uint8)
 
 
 # ---------------------------------------------------------------- light
 
 
-def darkness(grey: Array, block: int) -> Array:
-    """Darkness relative to the local paper brightness: 0 paper .. 1 black."""
-    height, width = grey.shape
-    block = max(4, block)
-    rows, cols = math.ceil(height / block), math.ceil(width / block)
-    padded = np.pad(grey, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
-    tiles = padded.reshape(rows, block, cols, block)
-    paper = np.percentile(tiles.transpose(0, 2, 1, 3).reshape(rows, cols, -1), 95, axis=2)
-    spread = np.pad(paper, 1, mode="edge")
-    paper = np.max(
-        [spread[dy : dy + rows, dx : dx + cols] for dy in range(3) for dx in range(3)], axis=0
+def _shrink(grey: Grey, step: int) -> Array:
+    """Brightness 0..1: means of step x step blocks (a partial last block dropped)."""
+    height, width = grey.shape[0] // step, grey.shape[1] // step
+    image = Image.fromarray(grey).resize(
+        (width, height), Image.Resampling.BOX, box=(0, 0, width * step, height * step)
     )
-    smooth = Image.fromarray(paper.astype(np.float32), mode="F").resize(
-        (width, height), Image.Resampling.BILINEAR
-    )
-    background = np.maximum(np.asarray(smooth, dtype=np.float32), 0.05)
-    return np.clip(1.0 - grey / background, 0.0, 1.0).astype(np.float32)
+    return np.asarray(image, dtype=np.float32) / np.float32(255)
+
+
+class Light:
+    """The paper's brightness across the image, on a coarse grid: the
+    brightest (noise-averaged) pixels of each block larger than any printed
+    solid area, spread to the neighbouring blocks, read bilinearly. Darkness
+    is computed only where it is needed."""
+
+    STEP = 4
+
+    def __init__(self, grey: Grey, block: int) -> None:
+        self.grey = grey
+        small = _shrink(grey, self.STEP)
+        tile = max(2, block // self.STEP)
+        rows, cols = math.ceil(small.shape[0] / tile), math.ceil(small.shape[1] / tile)
+        padded = np.pad(
+            small, ((0, rows * tile - small.shape[0]), (0, cols * tile - small.shape[1])), "edge"
+        )
+        paper = padded.reshape(rows, tile, cols, tile).max(axis=(1, 3))
+        spread = np.pad(paper, 1, mode="edge")
+        self.paper = np.maximum(
+            np.max(
+                [spread[dy : dy + rows, dx : dx + cols] for dy in range(3) for dx in range(3)],
+                axis=0,
+            ),
+            0.05,
+        ).astype(np.float32)
+        self.block = tile * self.STEP
+
+    def paper_at(self, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.float32]:
+        rows, cols = self.paper.shape
+        gx = np.clip(xs / self.block - 0.5, 0, cols - 1)
+        gy = np.clip(ys / self.block - 0.5, 0, rows - 1)
+        x0, y0 = np.floor(gx).astype(np.intp), np.floor(gy).astype(np.intp)
+        x1, y1 = np.minimum(x0 + 1, cols - 1), np.minimum(y0 + 1, rows - 1)
+        fx, fy = (gx - x0).astype(np.float32), (gy - y0).astype(np.float32)
+        top = self.paper[y0, x0] * (1 - fx) + self.paper[y0, x1] * fx
+        bottom = self.paper[y1, x0] * (1 - fx) + self.paper[y1, x1] * fx
+        result: NDArray[np.float32] = top * (1 - fy) + bottom * fy
+        return result
+
+    def darkness_at(self, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.float32]:
+        """Darkness (0 paper .. 1 black) at image points (nearest pixel)."""
+        height, width = self.grey.shape
+        px = np.clip(np.rint(xs).astype(np.intp), 0, width - 1)
+        py = np.clip(np.rint(ys).astype(np.intp), 0, height - 1)
+        values = 1.0 - self.grey[py, px] / (255 * self.paper_at(xs, ys))
+        clipped: NDArray[np.float32] = np.clip(values, 0.0, 1.0).astype(np.float32)
+        return clipped
+
+    def window(self, left: int, top: int, right: int, bottom: int) -> Array:
+        """Darkness of every pixel of a window."""
+        ys, xs = np.mgrid[top:bottom, left:right]
+        return self.darkness_at(xs.astype(np.float64), ys.astype(np.float64))
+
+    def shrunk(self, step: int) -> Array:
+        """Darkness of the image shrunk by `step` (block means)."""
+        small = _shrink(self.grey, step)
+        ys, xs = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
+        paper = self.paper_at((xs + 0.5) * step, (ys + 0.5) * step)
+        clipped: Array = np.clip(1.0 - small / paper, 0.0, 1.0).astype(np.float32)
+        return clipped
 
 
 # ---------------------------------------------------------------- fiducials
@@ -136,12 +189,10 @@ def _box_sums(integral: NDArray[np.float64], size: int) -> NDArray[np.float64]:
     )
 
 
-def find_fiducials(dark: Array, size_px: float) -> list[tuple[float, float]]:
+def find_fiducials(light: Light, size_px: float) -> list[tuple[float, float]]:
     """Centres (x, y) of the four corner squares: TL, TR, BL, BR."""
     step = max(1, int(size_px // 10))
-    height, width = dark.shape
-    small = dark[: height // step * step, : width // step * step]
-    small = small.reshape(height // step, step, width // step, step).mean(axis=(1, 3))
+    small = light.shrunk(step)
     inner = max(3, round(size_px / step * 0.8))
     outer = inner + 2 * max(2, round(size_px / step * 0.35))
     integral = np.zeros((small.shape[0] + 1, small.shape[1] + 1))
@@ -167,15 +218,18 @@ def find_fiducials(dark: Array, size_px: float) -> list[tuple[float, float]]:
             raise SheetUnreadable("the four corner squares were not found")
         y = (top * rows // 2 + r + offset + inner / 2) * step
         x = (left * cols // 2 + c + offset + inner / 2) * step
-        centres.append(_refine(dark, x, y, size_px))
+        centres.append(_refine(light, x, y, size_px))
     return centres
 
 
-def _refine(dark: Array, x: float, y: float, size_px: float) -> tuple[float, float]:
+def _refine(light: Light, x: float, y: float, size_px: float) -> tuple[float, float]:
+    height, width = light.grey.shape
     for _ in range(2):
         half = size_px * 0.85
         top, left = max(0, int(y - half)), max(0, int(x - half))
-        window = dark[top : int(y + half) + 1, left : int(x + half) + 1]
+        window = light.window(
+            left, top, min(width, int(x + half) + 1), min(height, int(y + half) + 1)
+        )
         mask = window > 0.5
         count = int(mask.sum())
         if count < 0.3 * size_px * size_px:
@@ -198,7 +252,8 @@ def homography(
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
     _, _, vt = np.linalg.svd(np.asarray(rows, dtype=np.float64))
     matrix: NDArray[np.float64] = vt[-1].reshape(3, 3)
-    return matrix / matrix[2, 2]
+    normalised: NDArray[np.float64] = matrix / matrix[2, 2]
+    return normalised
 
 
 def project(matrix: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -211,7 +266,7 @@ def project(matrix: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray
 class PageView:
     """One image seen as a page of the sheet."""
 
-    dark: Array
+    light: Light
     matrix: NDArray[np.float64]
     page: int
     ink: float
@@ -229,11 +284,9 @@ class PageView:
         offsets = np.stack([dx[inside], dy[inside]], axis=1)
         points = (centres[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
         mapped = project(self.matrix, points)
-        height, width = self.dark.shape
-        xs = np.clip(np.rint(mapped[:, 0]).astype(np.intp), 0, width - 1)
-        ys = np.clip(np.rint(mapped[:, 1]).astype(np.intp), 0, height - 1)
-        values = self.dark[ys, xs].reshape(len(centres), -1)
-        return values.mean(axis=1).astype(np.float64)
+        values = self.light.darkness_at(mapped[:, 0], mapped[:, 1]).reshape(len(centres), -1)
+        means: NDArray[np.float64] = values.mean(axis=1).astype(np.float64)
+        return means
 
     def ink_share(self, x: float, y: float, width: float, height: float) -> float:
         """Share of ink pixels inside a rectangle of the page (inset by 4 pt)."""
@@ -246,13 +299,10 @@ class PageView:
         )
         gx, gy = np.meshgrid(xs, ys)
         mapped = project(self.matrix, np.stack([gx.ravel(), gy.ravel()], axis=1))
-        h, w = self.dark.shape
-        px = np.clip(np.rint(mapped[:, 0]).astype(np.intp), 0, w - 1)
-        py = np.clip(np.rint(mapped[:, 1]).astype(np.intp), 0, h - 1)
-        return float((self.dark[py, px] > 0.5).mean())
+        return float((self.light.darkness_at(mapped[:, 0], mapped[:, 1]) > 0.5).mean())
 
 
-def locate_page(grey: Array, layout: SheetLayout) -> PageView:
+def locate_page(grey: Grey, layout: SheetLayout) -> PageView:
     """Find the fiducials and the page code of one image of this sheet."""
     width = grey.shape[1]
     first = [f for f in layout.fiducials if f.page == 1]
@@ -260,8 +310,8 @@ def locate_page(grey: Array, layout: SheetLayout) -> PageView:
     # of a corner square from the image width, which holds about a page.
     scale = width / layout.width
     size_px = first[0].size * scale
-    dark = darkness(grey, block=math.ceil(size_px * 1.6))
-    found = find_fiducials(dark, size_px)
+    light = Light(grey, block=math.ceil(size_px * 1.6))
+    found = find_fiducials(light, size_px)
     page_points = [f.centre for f in first]
     # TL, TR, BL, BR as laid out; the image corners in the same order, or
     # turned half way round for a sheet fed upside down.
@@ -269,7 +319,7 @@ def locate_page(grey: Array, layout: SheetLayout) -> PageView:
         image_points = [found[i] for i in order]
         matrix = homography(page_points, image_points)
         local = _local_scale(matrix, layout)
-        view = PageView(dark, matrix, 0, 1.0, local)
+        view = PageView(light, matrix, 0, 1.0, local)
         centres = np.asarray([f.centre for f in first], dtype=np.float64)
         view.ink = float(np.median(view.sample(centres, first[0].size / 2, 0.6)))
         page = _read_code(view, layout)
@@ -325,7 +375,7 @@ def _fill_levels(view: PageView, raw: NDArray[np.float64], empty: float) -> NDAr
 
 
 def read_sheet(
-    images: Iterable[Array], layout: SheetLayout, questions: Sequence[Question]
+    images: Iterable[Grey], layout: SheetLayout, questions: Sequence[Question]
 ) -> SheetReading:
     """Every question's response and the student number, from the sheet's pages."""
     views: dict[int, PageView] = {}

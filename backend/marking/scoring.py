@@ -155,10 +155,11 @@ def score_question(question: Question, response: Response) -> QuestionResult:
         result.confidence = 0.0
         return result
     if response.value is None or response.value == [] or response.value == "":
-        if BLANK not in flags:
+        unread = bool(flags) and BLANK not in flags
+        if not flags:
             flags.append(BLANK)
         result.answer = None
-        result.feedback = "No answer."
+        result.feedback = "The answer could not be read." if unread else "No answer."
         return result
     scorer = _SCORERS[question.type]
     awarded, feedback = scorer(question, response.value)

@@ -229,7 +229,7 @@ def _column_width(questions: list[Question]) -> float:
     widest = 0.0
     for question in questions:
         if question.type in BUBBLE_TYPES:
-            count = 2 if question.type == "true_false" else len(question.options or [])
+            count = len(question.choices)
             widest = max(widest, LABEL_WIDTH + count * BUBBLE_PITCH + COLUMN_GAP)
         else:
             widest = max(widest, MIN_BOX_COLUMN)
@@ -335,7 +335,7 @@ def _place(
         )
     )
     if question.type in BUBBLE_TYPES:
-        options = ["T", "F"] if question.type == "true_false" else list(question.options or [])
+        options = question.choices
         for index, option in enumerate(options):
             cx = left + LABEL_WIDTH + BUBBLE_R + index * BUBBLE_PITCH
             layout.bubbles.append(Bubble(page, question.id, option, _r(cx), _r(cy), BUBBLE_R))
