@@ -56,18 +56,36 @@ class SheetUnreadable(Exception):
 # ---------------------------------------------------------------- input pages
 
 
-def pages_from_bytes(data: bytes, *, dpi: int = RENDER_DPI) -> list[Grey]:
-    """Grey pages of a PDF (rendered) or an image file."""
+def page_count(data: bytes) -> int:
+    """Pages of a PDF, or frames of an image file."""
     if data.startswith(b"%PDF-"):
-        return pdf_pages(data, dpi=dpi)
-    return image_pages(data)
+        document = pdfium.PdfDocument(data)
+        try:
+            return len(document)
+        finally:
+            document.close()
+    with Image.open(io.BytesIO(data)) as image:
+        return int(getattr(image, "n_frames", 1))
 
 
-def pdf_pages(data: bytes, *, dpi: int = RENDER_DPI) -> list[Grey]:
+def pages_from_bytes(
+    data: bytes, *, dpi: int = RENDER_DPI, first: int = 0, count: int | None = None
+) -> list[Grey]:
+    """Grey pages of a PDF (rendered) or an image file; `first` and `count`
+    choose a run of pages (a sheet cut from a longer scan)."""
+    if data.startswith(b"%PDF-"):
+        return pdf_pages(data, dpi=dpi, first=first, count=count)
+    return image_pages(data, first=first, count=count)
+
+
+def pdf_pages(
+    data: bytes, *, dpi: int = RENDER_DPI, first: int = 0, count: int | None = None
+) -> list[Grey]:
     document = pdfium.PdfDocument(data)
     try:
         pages = []
-        for index in range(len(document)):
+        last = len(document) if count is None else min(len(document), first + count)
+        for index in range(first, last):
             page = document[index]
             bitmap = page.render(scale=dpi / 72, grayscale=True)
             pages.append(_grey(bitmap.to_numpy()))
@@ -77,10 +95,12 @@ def pdf_pages(data: bytes, *, dpi: int = RENDER_DPI) -> list[Grey]:
         document.close()
 
 
-def image_pages(data: bytes) -> list[Grey]:
+def image_pages(data: bytes, *, first: int = 0, count: int | None = None) -> list[Grey]:
     with Image.open(io.BytesIO(data)) as image:
         frames = []
-        for index in range(getattr(image, "n_frames", 1)):
+        total = int(getattr(image, "n_frames", 1))
+        last = total if count is None else min(total, first + count)
+        for index in range(first, last):
             image.seek(index)
             frame = ImageOps.exif_transpose(image) or image
             frames.append(image_array(frame))
