@@ -10,6 +10,7 @@ import io
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -53,6 +54,39 @@ class Filled:
         return chosen, flags
 
 
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    page: int
+    x: float
+    y: float
+    r: float
+    question: str = ""
+    option: str = ""
+    position: int = 0
+    digit: int = 0
+
+
+@dataclass(slots=True)
+class JsonLayout:
+    """The bubbles of a `sheet.json` answer, shaped like a `SheetLayout` for `fill`."""
+
+    bubbles: list[_Mark]
+    id_bubbles: list[_Mark]
+
+    @classmethod
+    def of(cls, sheet: Mapping[str, Any]) -> JsonLayout:
+        return cls(
+            [
+                _Mark(b["page"], b["x"], b["y"], b["r"], question=b["question"], option=b["option"])
+                for b in sheet["bubbles"]
+            ],
+            [
+                _Mark(b["page"], b["x"], b["y"], b["r"], position=b["position"], digit=b["digit"])
+                for b in sheet["student_id_bubbles"]
+            ],
+        )
+
+
 def render_pages(pdf: bytes, dpi: int = 200) -> list[Image.Image]:
     document = pdfium.PdfDocument(pdf)
     try:
@@ -66,7 +100,7 @@ def render_pages(pdf: bytes, dpi: int = 200) -> list[Image.Image]:
 
 def fill(
     pages: Sequence[Image.Image],
-    layout: SheetLayout,
+    layout: SheetLayout | JsonLayout,
     filled: Filled,
     dpi: int = 200,
     rng: random.Random | None = None,
