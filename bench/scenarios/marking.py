@@ -20,10 +20,12 @@ import io
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from backend.marking import omr
+from backend.marking.guide import Question
 from backend.marking.scoring import score_question
-from backend.marking.sheet_layout import compute_layout
+from backend.marking.sheet_layout import SheetLayout, compute_layout
 from backend.marking.sheet_pdf import render_sheet
 from backend.marking.typed_answers import split_answers
 from bench import marking_synth as synth
@@ -37,9 +39,20 @@ OMR_TARGET = 5.0
 TYPED_TARGET = 100.0
 
 
-def _material(context: BenchContext) -> dict[str, object]:
-    if "marking.material" in context.state:
-        return context.state["marking.material"]  # type: ignore[no-any-return]
+@dataclass(frozen=True, slots=True)
+class Material:
+    questions: list[Question]
+    layout: SheetLayout
+    pdf: bytes
+    scan: bytes
+    text: str
+    filled: synth.Filled
+
+
+def _material(context: BenchContext) -> Material:
+    found = context.state.get("marking.material")
+    if isinstance(found, Material):
+        return found
     questions = mixed_guide(QUESTIONS, seed=1)
     layout = compute_layout(questions, title="Bench")
     pdf = render_sheet(layout, title="Bench")
@@ -53,14 +66,7 @@ def _material(context: BenchContext) -> dict[str, object]:
     for question in questions:
         answer = {"mcq": "B", "multi": "A, C", "true_false": "true"}.get(question.type, "")
         lines.append(f"{question.id}. {answer or 'light and water: 9.81'}")
-    material = {
-        "questions": questions,
-        "layout": layout,
-        "pdf": pdf,
-        "scan": scan.getvalue(),
-        "text": "\n".join(lines),
-        "filled": filled,
-    }
+    material = Material(questions, layout, pdf, scan.getvalue(), "\n".join(lines), filled)
     context.state["marking.material"] = material
     return material
 
@@ -75,9 +81,7 @@ def _repeat(work: Callable[[], object], duration: float) -> tuple[int, float]:
 
 
 async def render_floor(context: BenchContext, options: RunOptions) -> Measurement:
-    material = _material(context)
-    pdf = material["pdf"]
-    assert isinstance(pdf, bytes)
+    pdf = _material(context).pdf
     count, elapsed = await asyncio.to_thread(
         _repeat, lambda: omr.pages_from_bytes(pdf, dpi=DPI), options.duration
     )
@@ -92,22 +96,25 @@ async def render_floor(context: BenchContext, options: RunOptions) -> Measuremen
 
 async def omr_sheets(context: BenchContext, options: RunOptions) -> Measurement:
     material = _material(context)
-    scan, layout, questions = material["scan"], material["layout"], material["questions"]
-    filled = material["filled"]
-    assert isinstance(scan, bytes)
+    scan, layout, questions, filled = (
+        material.scan,
+        material.layout,
+        material.questions,
+        material.filled,
+    )
 
     def once() -> object:
         pages = omr.pages_from_bytes(scan, dpi=DPI)
-        reading = omr.read_sheet(pages, layout, questions)  # type: ignore[arg-type]
-        return [score_question(q, reading.responses[q.id]) for q in questions]  # type: ignore[attr-defined]
+        reading = omr.read_sheet(pages, layout, questions)
+        return [score_question(q, reading.responses[q.id]) for q in questions]
 
-    reading = omr.read_sheet(omr.pages_from_bytes(scan, dpi=DPI), layout, questions)  # type: ignore[arg-type]
+    reading = omr.read_sheet(omr.pages_from_bytes(scan, dpi=DPI), layout, questions)
     right, total = synth.bubble_accuracy(
         questions,
         filled,
         reading.fills,
         omr.FILLED,
-        omr.EMPTY,  # type: ignore[arg-type]
+        omr.EMPTY,
     )
     count, elapsed = await asyncio.to_thread(_repeat, once, options.duration)
     rate = count / elapsed
@@ -129,12 +136,11 @@ async def omr_sheets(context: BenchContext, options: RunOptions) -> Measurement:
 
 async def typed_sheets(context: BenchContext, options: RunOptions) -> Measurement:
     material = _material(context)
-    text, questions = material["text"], material["questions"]
-    assert isinstance(text, str)
+    text, questions = material.text, material.questions
 
     def once() -> object:
-        typed = split_answers(text, questions)  # type: ignore[arg-type]
-        return [score_question(q, typed.responses[q.id]) for q in questions]  # type: ignore[attr-defined]
+        typed = split_answers(text, questions)
+        return [score_question(q, typed.responses[q.id]) for q in questions]
 
     count, elapsed = await asyncio.to_thread(_repeat, once, options.duration)
     rate = count / elapsed
