@@ -19,14 +19,11 @@ number, all at once."""
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import docx
 from pydantic import ValidationError
-from pypdf import PdfReader
 
 from backend.marking.guide import LETTERS, Question, duplicate_ids
 
@@ -257,27 +254,3 @@ _BUILDERS = {
     "exact": _build_exact,
     "keywords": _build_keywords,
 }
-
-
-def file_text(data: bytes, kind: str) -> str:
-    """The text of an import file: `kind` is `pdf`, `docx` or `text`."""
-    if kind == "pdf":
-        return _pdf_text(data)
-    if kind == "docx":
-        return _docx_text(data)
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _pdf_text(data: bytes) -> str:
-    reader = PdfReader(io.BytesIO(data))
-    return "\n".join(page.extract_text() or "" for page in reader.pages)
-
-
-def _docx_text(data: bytes) -> str:
-    document = docx.Document(io.BytesIO(data))
-    return "\n".join(paragraph.text for paragraph in document.paragraphs)

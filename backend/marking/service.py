@@ -4,6 +4,7 @@ sheets, statistics, CSV) and reports."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
-from backend.documents.content import DOCX, PDF, TEXT, sniff
+from backend.documents.content import DOCX, PDF, sniff
 from backend.documents.models import Document
 from backend.documents.service import document_service
 from backend.jobs.service import job_service
@@ -28,8 +29,10 @@ from backend.kit.errors import (
     ValidationFailed,
 )
 from backend.kit.events import emit
+from backend.kit.http import TEXT
 from backend.kit.pagination import ListQuery, PageResult
 from backend.marking import guide_import, reports, statistics
+from backend.marking.extraction import document_text
 from backend.marking.guide import Question, total_marks, warnings
 from backend.marking.models import (
     FINISHED,
@@ -47,7 +50,7 @@ from backend.marking.sheet_pdf import render_sheet
 from backend.settings import Settings
 
 MARK_JOB = "marking.mark"
-IMPORT_KINDS = {PDF: "pdf", DOCX: "docx", TEXT: "text"}
+IMPORT_TYPES = (PDF, DOCX, TEXT)
 
 
 class GuideInUse(DossierError):
@@ -152,11 +155,11 @@ class GuideService:
             raise PayloadTooLarge(
                 f"A guide file may be at most {settings.marking_import_max_bytes} bytes"
             )
-        kind = IMPORT_KINDS.get(sniff(content[:8192]) or "")
-        if kind is None:
+        media = sniff(content[:8192])
+        if media not in IMPORT_TYPES:
             raise UnsupportedMediaType("A guide is imported from text, Markdown, DOCX or PDF")
         try:
-            text = guide_import.file_text(content, kind)
+            text = await asyncio.to_thread(document_text, content, media)
         except Exception as exc:  # a damaged file of an accepted type
             raise ValidationFailed(
                 "The file could not be read",

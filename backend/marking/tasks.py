@@ -9,31 +9,20 @@ extraction functions (OCR for images)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from backend.documents.content import DOCX, JPEG, PDF, PNG, TEXT, TIFF, sniff
-from backend.documents.tasks import (
-    docx_text,
-    image_frames,
-    ocr_frame,
-    pdf_pages,
-    plain_text,
-    tesseract_available,
-)
+from backend.documents.content import PDF, sniff
 from backend.jobs.context import JobContext
 from backend.jobs.types import PermanentJobError, job_type
 from backend.marking import omr
+from backend.marking.extraction import IMAGES, PAGE_BREAK, Unreadable, document_text
 from backend.marking.scoring import QuestionResult, score_question
 from backend.marking.service import MarkingWork, sheet_service
 from backend.marking.typed_answers import split_answers
 
 TIMEOUT_SECONDS = 300
-PAGE_BREAK = "\f"
-IMAGES = (PNG, JPEG, TIFF)
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -58,26 +47,6 @@ def _pages_of(text: str, work: MarkingWork) -> str:
     return PAGE_BREAK.join(pages[work.first_page : work.first_page + (work.page_count or 1)])
 
 
-def extract_text(data: bytes, media: str | None) -> str:
-    """The document's text by the documents domain's own extraction."""
-    with tempfile.TemporaryDirectory(prefix="dossier-marking-") as folder:
-        path = Path(folder) / "content"
-        path.write_bytes(data)
-        if media == PDF:
-            count, page_text = pdf_pages(path)
-            return "\n\f".join(page_text(index) for index in range(count))
-        if media == DOCX:
-            return docx_text(path)[0]
-        if media in IMAGES:
-            if not tesseract_available():
-                raise PermanentJobError("Tesseract OCR is not installed: the image has no text")
-            frames = image_frames(path)
-            return "\n\f".join(ocr_frame(path, index, "eng") for index in range(frames))
-        if media == TEXT:
-            return plain_text(path)
-    raise PermanentJobError("The document is neither an answer sheet nor text")
-
-
 def read_answers(work: MarkingWork, data: bytes, dpi: int) -> Outcome:
     """OMR first for scans and photos, then typed answers (CPU-bound)."""
     media = sniff(data[:8192])
@@ -95,7 +64,10 @@ def read_answers(work: MarkingWork, data: bytes, dpi: int) -> Outcome:
             return Outcome(results, "omr", reading.student_id, None)
     text = work.extracted_text
     if text is None:
-        text = extract_text(data, media)
+        try:
+            text = document_text(data, media, ocr=True)
+        except Unreadable as exc:
+            raise PermanentJobError(f"{exc} ({unreadable})" if unreadable else str(exc)) from None
     typed = split_answers(_pages_of(text, work), work.questions)
     if not typed.raw:
         reason = f" ({unreadable})" if unreadable else ""

@@ -8,7 +8,9 @@ import io
 import docx
 from fpdf import FPDF
 
-from backend.marking.guide_import import file_text, parse_guide
+from backend.documents.content import DOCX, PDF
+from backend.marking.extraction import document_text
+from backend.marking.guide_import import parse_guide
 
 EXAMPLE = """# Title: Biology mid-term
 # Subject: Biology
@@ -102,7 +104,7 @@ def test_docx_and_pdf_text() -> None:
         document.add_paragraph(line)
     buffer = io.BytesIO()
     document.save(buffer)
-    parsed = parse_guide(file_text(buffer.getvalue(), "docx"))
+    parsed = parse_guide(document_text(buffer.getvalue(), DOCX))
     assert parsed.errors == []
     assert len(parsed.questions) == 8
 
@@ -111,7 +113,7 @@ def test_docx_and_pdf_text() -> None:
     pdf.set_font("Helvetica", size=10)
     for line in EXAMPLE.splitlines():
         pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
-    from_pdf = parse_guide(file_text(bytes(pdf.output()), "pdf"))
+    from_pdf = parse_guide(document_text(bytes(pdf.output()), PDF))
     assert from_pdf.errors == []
     assert [q.id for q in from_pdf.questions] == ["1", "2", "2b", "3", "4", "5", "6", "7"]
     assert from_pdf.questions[4].tolerance == 0.05
