@@ -37,15 +37,13 @@ Array = NDArray[np.float32]
 Grey = NDArray[np.uint8]  # a page image: 0 black .. 255 white
 
 RENDER_DPI = 200
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 80_000_000  # a 48-megapixel phone photo passes; a decompression bomb does not
 MAX_WORKING_WIDTH = 2000  # px across the page: ~240 dpi on A4, plenty for 12 pt bubbles
 FILLED = 0.45
 EMPTY = 0.2
 BOX_INK = 0.004  # share of a box's inner pixels that are ink before it counts as written
 _MIDDLE = (FILLED + EMPTY) / 2
 _HALF = (FILLED - EMPTY) / 2
-
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class SheetUnreadable(Exception):
@@ -91,7 +89,9 @@ def pdf_pages(
             if scanned is not None:
                 pages.append(scanned)
             else:
-                bitmap = page.render(scale=dpi / 72, grayscale=True)
+                # An odd page size (a poster) is rendered no wider than the working width.
+                scale = min(dpi / 72, MAX_WORKING_WIDTH * 1.5 / max(page.get_width(), 1.0))
+                bitmap = page.render(scale=scale, grayscale=True)
                 pages.append(_grey(bitmap.to_numpy()))
             page.close()
         return pages
@@ -125,6 +125,11 @@ def _scanned_jpeg(page: pdfium.PdfPage, dpi: int) -> Grey | None:
 
 def image_pages(data: bytes, *, first: int = 0, count: int | None = None) -> list[Grey]:
     with Image.open(io.BytesIO(data)) as image:
+        if image.width * image.height > MAX_PIXELS:
+            raise SheetUnreadable(f"the image has more than {MAX_PIXELS} pixels")
+        if image.format == "JPEG" and image.width > 2 * MAX_WORKING_WIDTH:
+            # Decode a large photo at a reduced DCT scale: faster, and as sharp as needed.
+            image.draft("L", (MAX_WORKING_WIDTH, image.height * MAX_WORKING_WIDTH // image.width))
         frames = []
         total = int(getattr(image, "n_frames", 1))
         last = total if count is None else min(total, first + count)

@@ -147,3 +147,16 @@ def test_two_page_sheet_in_any_order_and_a_missing_page() -> None:
     assert check(questions, filled, reading) == []
     with pytest.raises(omr.SheetUnreadable, match="page 2 of the sheet is missing"):
         omr.read_sheet([omr.image_array(degraded[0])], layout, questions)
+
+
+def test_a_large_phone_photo_is_decoded_at_a_reduced_scale(sheet) -> None:  # type: ignore[no-untyped-def]
+    questions, layout, pages = sheet
+    filled = synth.Filled(synth.random_marks(questions, random.Random(9)), "87654321")
+    image = synth.fill(pages, layout, filled, rng=random.Random(9))[0]
+    photo = synth.degrade(
+        image, synth.Degradation(rotation=3, scale=2.5, gradient=0.3, noise=0.03, jpeg_quality=80)
+    )
+    assert photo.width > 4000
+    (grey,) = omr.pages_from_bytes(synth.to_bytes(photo, "JPEG", quality=85))
+    assert grey.shape[1] <= omr.MAX_WORKING_WIDTH
+    assert check(questions, filled, omr.read_sheet([grey], layout, questions)) == []
