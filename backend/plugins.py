@@ -42,6 +42,7 @@ from backend.kit.references import LiveCheck, register_reference
 from backend.kit.storage import sweep_staged_blobs
 from backend.marking import tasks as marking_tasks
 from backend.marking.router import router as marking_router
+from backend.marking.service import purge_marking
 from backend.roles.permissions import PermissionSpec
 from backend.roles.permissions import catalogue as permission_catalogue
 from backend.roles.router import permissions_router
@@ -155,6 +156,7 @@ PLUGINS: tuple[Plugin, ...] = (
         routers=(marking_router,),
         permissions=_read_write("marking", "marking guides and sheets"),
         job_types=(marking_tasks.mark,),
+        purgers={"marking": purge_marking},
         events=(
             EventSpec(
                 (

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 
 from backend.kit.repository import Repository
 from backend.marking.models import FINISHED, MarkingBatch, MarkingGuide, MarkingSheet
@@ -107,3 +107,13 @@ class BatchRepository(Repository[MarkingBatch]):
             .with_only_columns(func.count())
         )
         return int(await self.session.scalar(stmt) or 0)
+
+
+async def purge_deleted_before(session: Any, cutoff: datetime) -> int:
+    """Hard-delete guides and sheets soft-deleted before `cutoff` (a guide
+    takes its sheets and batches with it, by cascade)."""
+    removed = 0
+    for model in (MarkingSheet, MarkingGuide):
+        stmt = delete(model).where(model.deleted_at.is_not(None), model.deleted_at < cutoff)
+        removed += len((await session.execute(stmt.returning(model.id))).all())
+    return removed

@@ -42,7 +42,12 @@ from backend.marking.models import (
     MarkingSheet,
     SheetStatus,
 )
-from backend.marking.repository import BatchRepository, GuideRepository, SheetRepository
+from backend.marking.repository import (
+    BatchRepository,
+    GuideRepository,
+    SheetRepository,
+    purge_deleted_before,
+)
 from backend.marking.schemas import BatchCreate, GuideCreate, GuideUpdate, MarkOverride, SheetCreate
 from backend.marking.scoring import QuestionResult, qa_counts, requires_review, total
 from backend.marking.sheet_layout import SheetLayout, compute_layout
@@ -733,5 +738,13 @@ def _cell(value: str | None) -> str:
 
 
 batch_service = BatchService()
+
+
+async def purge_marking(session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+    """Admin purge: guides and sheets soft-deleted before `cutoff` (the rows
+    of purged tenants go with them by cascade; marking keeps no blobs)."""
+    return await purge_deleted_before(session, cutoff)
+
+
 report_html = reports.render_html
 report_pdf = reports.render_pdf

@@ -4,10 +4,12 @@ batches with statistics and CSV, typed answers, isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
 import statistics
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +18,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from backend.kit.db import system_scope
+from backend.kit.events import event_bus
+from backend.marking.service import purge_marking
 from bench import marking_synth as synth
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import make_document, raise_job_cap, running_worker, wait_for_job
@@ -101,6 +106,18 @@ async def mark(client: httpx.AsyncClient, headers: dict[str, str], body: dict[st
     job = await wait_for_job(client, headers, queued["job_id"], timeout=60)
     answer = await client.get(f"/api/v1/marking/sheets/{queued['id']}", headers=headers)
     return job, answer.json()
+
+
+async def marking_events(tenant_id: UUID, until: str) -> list[dict[str, Any]]:
+    """The tenant's buffered marking events, once `until` has been published."""
+    bus = event_bus()
+    assert bus is not None
+    for _ in range(100):
+        events = [e for e in await bus.recent(tenant_id, None) if e["type"].startswith("marking.")]
+        if any(e["type"] == until for e in events):
+            return events
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {until} event")
 
 
 async def test_guide_lifecycle_validation_and_listing(
@@ -388,6 +405,14 @@ async def test_a_batch_from_one_multi_page_scan(
     assert {row["q_5"] for row in rows} == {"2.0"}
     listed = await client.get("/api/v1/marking/batches", headers=headers)
     assert [b["id"] for b in listed.json()["items"]] == [batch["id"]]
+    events = await marking_events(owner.id, "marking.batch_completed")
+    done = [e for e in events if e["type"] == "marking.batch_completed"]
+    assert [e["data"]["batch_id"] for e in done] == [batch["id"]]  # once, for the last sheet
+    assert done[0]["data"]["by_status"] == {"needs_review": 4}  # the written boxes are blank
+    completed = [e["data"] for e in events if e["type"] == "marking.completed"]
+    assert sorted(e["sheet_id"] for e in completed) == sorted(batch["sheet_ids"])
+    assert {e["student_id"] for e in completed} == {s for s, _ in students}
+    assert all(set(e) >= {"guide_id", "score", "requires_review"} for e in completed)
 
 
 async def test_isolation_and_viewer(app: Any, client: httpx.AsyncClient, owner: Any) -> None:
@@ -415,3 +440,22 @@ async def test_isolation_and_viewer(app: Any, client: httpx.AsyncClient, owner: 
         await client.post("/api/v1/marking/guides", json=GUIDE, headers=viewer)
     ).status_code == 403
     assert UUID(guide["id"])
+
+
+async def test_admin_purge_removes_soft_deleted_guides_and_sheets(
+    app: Any, client: httpx.AsyncClient, owner: Any
+) -> None:
+    kept = await create_guide(client, owner.headers)
+    gone = await create_guide(client, owner.headers)
+    await client.delete(f"/api/v1/marking/guides/{gone['id']}", headers=owner.headers)
+    with system_scope("tests.marking.purge"):
+        async with app.state.db.transaction() as session:
+            removed = await purge_marking(session, datetime.now(UTC) + timedelta(seconds=1), [])
+    assert removed == 1
+    restored = await client.post(
+        f"/api/v1/marking/guides/{gone['id']}/restore", headers=owner.headers
+    )
+    assert restored.status_code == 404
+    assert (
+        await client.get(f"/api/v1/marking/guides/{kept['id']}", headers=owner.headers)
+    ).status_code == 200
