@@ -263,3 +263,32 @@ def bubble_accuracy(
             else:
                 right += empty_threshold <= level < filled_threshold
     return right, total
+
+
+def mixed_guide(count: int = 24, seed: int = 0) -> list[Question]:
+    """`count` bubble questions (mcq of 4 and 5 options, multi, true_false),
+    then one numeric and one keywords question (written boxes)."""
+    rng = random.Random(seed)
+    items: list[dict[str, Any]] = []
+    for index in range(1, count + 1):
+        kind = rng.choice(["mcq", "mcq", "mcq", "multi", "true_false"])
+        base: dict[str, Any] = {"id": str(index), "type": kind, "max_marks": 1}
+        if kind == "mcq":
+            options = rng.choice([4, 5])
+            items.append({**base, "options": options, "answer": "ABCDE"[rng.randrange(options)]})
+        elif kind == "multi":
+            items.append(
+                {**base, "max_marks": 2, "options": 5, "answer": ["A", "C"], "partial": True}
+            )
+        else:
+            items.append({**base, "answer": rng.random() < 0.5})
+    items.append({"id": "N1", "type": "numeric", "max_marks": 2, "answer": 9.81, "tolerance": 0.05})
+    items.append(
+        {
+            "id": "K1",
+            "type": "keywords",
+            "max_marks": 2,
+            "keywords": [{"terms": ["light"], "marks": 2}],
+        }
+    )
+    return [Question.model_validate(item) for item in items]

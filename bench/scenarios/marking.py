@@ -31,7 +31,6 @@ from backend.marking.typed_answers import split_answers
 from bench import marking_synth as synth
 from bench.context import BenchContext
 from bench.registry import CustomScenario, Measurement, RunOptions, register
-from tests.marking.helpers import mixed_guide
 
 DPI = 200
 QUESTIONS = 40
@@ -53,7 +52,7 @@ def _material(context: BenchContext) -> Material:
     found = context.state.get("marking.material")
     if isinstance(found, Material):
         return found
-    questions = mixed_guide(QUESTIONS, seed=1)
+    questions = synth.mixed_guide(QUESTIONS, seed=1)
     layout = compute_layout(questions, title="Bench")
     pdf = render_sheet(layout, title="Bench")
     rng = random.Random(1)
