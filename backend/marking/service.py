@@ -62,10 +62,6 @@ class GuideInUse(DossierError):
     status, code = 409, "guide_in_use"
 
 
-class NotProcessed(DossierError):
-    status, code = 409, "not_processed"
-
-
 def _field_error(loc: list[str | int], message: str) -> ValidationFailed:
     return ValidationFailed(message, errors=[{"loc": loc, "msg": message, "type": "value_error"}])
 
