@@ -9,7 +9,7 @@ import random
 import time
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from backend.marking import omr
 from backend.marking.guide import Question
@@ -160,3 +160,23 @@ def test_a_large_phone_photo_is_decoded_at_a_reduced_scale(sheet) -> None:  # ty
     (grey,) = omr.pages_from_bytes(synth.to_bytes(photo, "JPEG", quality=85))
     assert grey.shape[1] <= omr.MAX_WORKING_WIDTH
     assert check(questions, filled, omr.read_sheet([grey], layout, questions)) == []
+
+
+def test_a_photo_on_a_dark_desk_and_a_blurred_harsh_scan(sheet) -> None:  # type: ignore[no-untyped-def]
+    questions, layout, pages = sheet
+    filled = synth.Filled(synth.random_marks(questions, random.Random(12)), "31415926")
+    image = synth.fill(pages, layout, filled, rng=random.Random(12))[0]
+    desk = Image.new("L", (image.width + 300, image.height + 300), 50)
+    desk.paste(image, (120, 190))
+    photo = synth.degrade(
+        desk, synth.Degradation(rotation=-4, scale=0.8, gradient=0.3, noise=0.04, jpeg_quality=70)
+    )
+    harsh = synth.degrade(
+        image.filter(ImageFilter.GaussianBlur(1.2)),
+        synth.Degradation(
+            rotation=5, scale=0.9, perspective=0.04, gradient=0.5, noise=0.08, jpeg_quality=40
+        ),
+    )
+    for degraded in (photo, harsh):
+        reading = omr.read_sheet([omr.image_array(degraded)], layout, questions)
+        assert check(questions, filled, reading) == []
