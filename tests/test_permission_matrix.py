@@ -825,7 +825,12 @@ async def _marking_sheet(
         b=batch_id,
         deleted=datetime.now(UTC) if deleted else None,
     )
-    return {"id": str(sheet_id), "guide_id": guide["id"], "batch_id": str(batch_id)}
+    return {
+        "id": str(sheet_id),
+        "guide_id": guide["id"],
+        "batch_id": str(batch_id),
+        "question": "1",
+    }
 
 
 async def _deleted_marking_sheet(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -844,6 +849,10 @@ def _new_marking_guide(world: World, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _marking_guide_file(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"file": ("guide.txt", b"# Title: Quiz\n1 [1] mcq A-D: B\n", "text/plain")}
+
+
 def _new_marking_sheet(world: World, params: dict[str, str]) -> dict[str, Any]:
     return {"guide_id": params["guide_id"], "document_id": params["document_id"]}
 
@@ -858,6 +867,7 @@ _FOREIGN_INPUTS = {"other_tenant": 422, "superadmin": 422}
 MARKING_ROUTES: list[Route] = [
     Route("GET", "/api/v1/marking/guides", "marking:read"),
     Route("POST", "/api/v1/marking/guides", "marking:write", 201, body=_new_marking_guide),
+    Route("POST", "/api/v1/marking/guides/import", "marking:write", 201, files=_marking_guide_file),
     Route("GET", "/api/v1/marking/guides/{id}", "marking:read", setup=_marking_guide, item=True),
     Route(
         "PATCH",
@@ -924,7 +934,7 @@ MARKING_ROUTES: list[Route] = [
     ),
     Route(
         "PATCH",
-        "/api/v1/marking/sheets/{id}/questions/1",
+        "/api/v1/marking/sheets/{id}/questions/{question}",
         "marking:write",
         body=lambda world, params: {"awarded": 0.5},
         setup=_marking_sheet,
