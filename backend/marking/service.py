@@ -71,6 +71,10 @@ def guide_questions(guide: MarkingGuide) -> list[Question]:
 
 
 def _guide_values(questions: list[Question], pass_percentage: float) -> dict[str, Any]:
+    try:
+        compute_layout(questions, title="check")
+    except ValueError as exc:
+        raise _field_error(["body", "questions"], f"The sheet cannot be printed: {exc}") from None
     return {
         "questions": [q.model_dump(mode="json", exclude_none=True) for q in questions],
         "total_marks": total_marks(questions),
