@@ -16,6 +16,7 @@ from uuid import UUID
 from backend.documents.content import PDF, sniff
 from backend.jobs.context import JobContext
 from backend.jobs.types import PermanentJobError, job_type
+from backend.kit.errors import NotFound
 from backend.marking import omr
 from backend.marking.extraction import IMAGES, PAGE_BREAK, Unreadable, document_text
 from backend.marking.scoring import QuestionResult, score_question
@@ -106,8 +107,11 @@ async def _fail(ctx: JobContext, sheet_id: UUID, message: str) -> None:
 
 
 async def _mark(ctx: JobContext, sheet_id: UUID) -> dict[str, Any]:
-    async with ctx.transaction() as session:
-        work = await sheet_service.start_marking(session, sheet_id)
+    try:
+        async with ctx.transaction() as session:
+            work = await sheet_service.start_marking(session, sheet_id)
+    except NotFound:
+        raise PermanentJobError("The sheet's document was deleted") from None
     if work is None:
         raise PermanentJobError("The sheet was deleted")
     if work.size > ctx.settings.marking_max_sheet_bytes:

@@ -459,3 +459,30 @@ async def test_admin_purge_removes_soft_deleted_guides_and_sheets(
     assert (
         await client.get(f"/api/v1/marking/guides/{kept['id']}", headers=owner.headers)
     ).status_code == 200
+
+
+async def test_a_sheet_whose_document_went_fails_with_its_reason(
+    app: Any, client: httpx.AsyncClient, owner: Any
+) -> None:
+    guide = await create_guide(client, owner.headers)
+    document_id = await make_document(app, owner.id, b"1. B\n")
+    queued = await client.post(
+        "/api/v1/marking/sheets",
+        json={"guide_id": guide["id"], "document_id": str(document_id)},
+        headers=owner.headers,
+    )
+    deleted = await client.delete(f"/api/v1/documents/{document_id}", headers=owner.headers)
+    assert deleted.status_code == 204
+    async with running_worker(app):
+        job = await wait_for_job(client, owner.headers, queued.json()["job_id"], timeout=60)
+    assert job["status"] == "failed"
+    sheet = (
+        await client.get(f"/api/v1/marking/sheets/{queued.json()['id']}", headers=owner.headers)
+    ).json()
+    assert (sheet["status"], sheet["error"]) == ("failed", "The sheet's document was deleted")
+    events = await marking_events(owner.id, "marking.failed")
+    assert [e["data"]["sheet_id"] for e in events if e["type"] == "marking.failed"] == [sheet["id"]]
+    not_marked = await client.get(
+        f"/api/v1/marking/sheets/{sheet['id']}/report", headers=owner.headers
+    )
+    assert not_marked.status_code == 409
