@@ -8,7 +8,8 @@
     7 - Plants use light to make sugar
         and release oxygen.
 
-A line starts with a question id followed by `.`, `)`, `:` or ` -`; the id
+A line starts with a question id followed by `.`, `)`, `:` or ` -` (OCR's
+`4-A` too); the id
 may carry a `Q` or `Question` prefix (`Q4` is question `4` unless the guide
 has a question literally called `Q4`). A line without an id continues the
 previous answer (for text answers; a letter, truth value or number is read
@@ -49,7 +50,10 @@ def _id_pattern(ids: Sequence[str], prefixed: bool) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
     prefix = r"(?:question|q)\s*" if prefixed else ""
     return re.compile(
-        rf"^\s*{prefix}(?P<id>{alternatives})\s*(?:[.):]|\s-(?=\s|$)|-(?=\s))\s*(?P<rest>.*)$",
+        rf"^\s*{prefix}(?P<id>{alternatives})\s*"
+        # `-` separates unless a number follows it (`4 -9.8` is no answer line);
+        # OCR often drops the spaces around it (`4-A`).
+        rf"(?:[.):]|-(?=\s|$)|-(?=[^\d\s.-]))\s*(?P<rest>.*)$",
         re.IGNORECASE,
     )
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import docx
 import httpx
 import pytest
+from fpdf import FPDF
 from PIL import Image
 
 from backend.kit.db import system_scope
@@ -486,3 +487,27 @@ async def test_a_sheet_whose_document_went_fails_with_its_reason(
         f"/api/v1/marking/sheets/{sheet['id']}/report", headers=owner.headers
     )
     assert not_marked.status_code == 409
+
+
+async def test_typed_answers_in_a_photo_of_a_page_are_read_by_ocr(
+    app: Any, client: httpx.AsyncClient, owner: Any
+) -> None:
+    guide = await create_guide(client, owner.headers)
+    page = FPDF(unit="pt", format=(420, 595))
+    page.add_page()
+    page.set_font("Helvetica", size=14)
+    for line in ("Student number: 777", "1. B", "2) C", "3: E", "4 - A", "6. true", "7: 9.8"):
+        page.cell(0, 24, line, new_x="LMARGIN", new_y="NEXT")
+    (image,) = synth.render_pages(bytes(page.output()), dpi=200)
+    document_id = await make_document(
+        app, owner.id, synth.to_bytes(image, "PNG"), filename="answers.png", mime_type="image/png"
+    )
+    async with running_worker(app):
+        job, sheet = await mark(
+            client, owner.headers, {"guide_id": guide["id"], "document_id": str(document_id)}
+        )
+    assert job["status"] == "succeeded", job
+    assert (sheet["source"], sheet["student_id"]) == ("text", "777")
+    by_id = {q["id"]: q for q in sheet["questions"]}
+    assert [by_id[i]["awarded"] for i in ("1", "2", "3", "4", "6", "7")] == [1, 1, 1, 1, 1, 2]
+    assert (by_id["5"]["flags"], by_id["8"]["flags"]) == (["blank"], ["blank"])

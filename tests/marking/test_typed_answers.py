@@ -82,3 +82,15 @@ def test_parsing_per_type() -> None:
     assert parse_answer(numeric, "v = 3 * 4 = 12").value == 12
     assert parse_answer(numeric, "no idea").flags == ["ambiguous"]
     assert parse_number("\u22123.5e2") == -350
+
+
+def test_ocr_spacing_and_dashes() -> None:
+    reading = split_answers("1.B\n2)A,C\n4-9.8\n6-Mitochondria\n7 -light\n", GUIDE)
+    values = {key: r.value for key, r in reading.responses.items()}
+    assert (values["1"], values["2"], values["6"], values["7"]) == (
+        "B",
+        ["A", "C"],
+        "Mitochondria",
+        "light",
+    )
+    assert values["4"] is None  # '4-9.8' is not an answer line: the dash is a minus
