@@ -7,6 +7,7 @@ from backend.cases.models import Case, CaseCounter
 from backend.documents.models import Document
 from backend.jobs.models import Batch, Job, JobArtifact, JobLog
 from backend.kit.models import Base
+from backend.marking.models import MarkingBatch, MarkingGuide, MarkingSheet
 from backend.roles.models import Role, UserRole
 from backend.tenants.models import Tenant
 from backend.uploads.models import Upload, UploadPart
@@ -24,6 +25,9 @@ __all__ = [
     "Job",
     "JobArtifact",
     "JobLog",
+    "MarkingBatch",
+    "MarkingGuide",
+    "MarkingSheet",
     "OneTimeToken",
     "RefreshToken",
     "Role",

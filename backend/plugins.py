@@ -40,6 +40,9 @@ from backend.kit.errors import ERROR_RESPONSES
 from backend.kit.events import EventListener, add_event_listener
 from backend.kit.references import LiveCheck, register_reference
 from backend.kit.storage import sweep_staged_blobs
+from backend.marking import tasks as marking_tasks
+from backend.marking.router import router as marking_router
+from backend.marking.service import purge_marking
 from backend.roles.permissions import PermissionSpec
 from backend.roles.permissions import catalogue as permission_catalogue
 from backend.roles.router import permissions_router
@@ -148,7 +151,24 @@ PLUGINS: tuple[Plugin, ...] = (
         references={"case": case_service.is_live},
         purgers={"cases": case_service.purge},
     ),
-    Plugin("marking", permissions=_read_write("marking", "marking guides and sheets")),
+    Plugin(
+        "marking",
+        routers=(marking_router,),
+        permissions=_read_write("marking", "marking guides and sheets"),
+        job_types=(marking_tasks.mark,),
+        purgers={"marking": purge_marking},
+        events=(
+            EventSpec(
+                (
+                    "marking.started",
+                    "marking.completed",
+                    "marking.failed",
+                    "marking.batch_completed",
+                ),
+                "marking:read",
+            ),
+        ),
+    ),
     Plugin("candidates", permissions=_read_write("candidates", "candidates and requisitions")),
     Plugin("crawls", permissions=_read_write("crawls", "documentation crawls")),
     Plugin("scans", permissions=_read_write("scans", "3-D scans and segmentations")),

@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     batch_max_items: int = Field(default=1000, ge=1)
     job_modules: Annotated[list[str], NoDecode] = []
+    # Marking (WORKLOADS.md section 2).
+    marking_review_confidence: float = Field(default=0.8, ge=0, le=1)
+    marking_import_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    marking_max_sheet_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    marking_render_dpi: int = Field(default=200, ge=100, le=400)
+    marking_batch_max_sheets: int = Field(default=500, ge=1)
     event_buffer_size: int = Field(default=1000, ge=10)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     storage_backend: str = "local"

@@ -752,6 +752,244 @@ ROUTES: list[Route] = [
 ]
 
 
+# --- Marking (WORKLOADS.md section 2) ---------------------------------------------
+
+_MARKING_QUESTIONS = (
+    '[{"id": "1", "type": "mcq", "max_marks": 1, "options": ["A", "B"], "answer": "A"}]'
+)
+
+
+async def _marking_guide(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    guide_id = uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO marking_guides (id, tenant_id, title, pass_percentage, student_id_digits,"
+        " questions, total_marks, question_count, warnings, deleted_at) VALUES (:id, :t,"
+        " 'Quiz', 50, 4, CAST(:q AS jsonb), 1, 1, '[]', :deleted)",
+        id=guide_id,
+        t=world.tenant.id,
+        q=_MARKING_QUESTIONS,
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"id": str(guide_id)}
+
+
+async def _deleted_marking_guide(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _marking_guide(world, client, deleted=True)
+
+
+async def _marking_document(world: World) -> uuid.UUID:
+    document_id = uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256,"
+        " storage_key) VALUES (:id, :t, 'a', 'a.txt', 'text/plain', 5, :h, :k)",
+        id=document_id,
+        t=world.tenant.id,
+        h=uuid.uuid4().hex * 2,
+        k=f"tenants/{world.tenant.id}/documents/{document_id}",
+    )
+    return document_id
+
+
+async def _marking_sheet(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    guide = await _marking_guide(world, client)
+    document_id = await _marking_document(world)
+    sheet_id, batch_id = uuid.uuid4(), uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO marking_batches (id, tenant_id, guide_id, total) VALUES (:b, :t, :g, 1)",
+        b=batch_id,
+        t=world.tenant.id,
+        g=guide["id"],
+    )
+    await _sql(
+        world,
+        "INSERT INTO marking_sheets (id, tenant_id, guide_id, document_id, batch_id,"
+        " student_id_given, status, priority, score, questions, qa, requires_review, marked_at,"
+        " deleted_at) VALUES (:id, :t, :g, :d, :b, false, 'marked', 0,"
+        ' \'{"awarded": 1, "max": 1, "percentage": 100, "passed": true}\','
+        ' \'[{"id": "1", "type": "mcq", "answer": "A", "awarded": 1, "max_marks": 1,'
+        ' "correct": true, "feedback": "Correct.", "flags": [], "confidence": 1,'
+        ' "overridden": false}]\','
+        ' \'{"blank": 0, "multiple_marks": 0, "ambiguous": 0, "low_confidence": 0}\','
+        " false, now(), :deleted)",
+        id=sheet_id,
+        t=world.tenant.id,
+        g=guide["id"],
+        d=document_id,
+        b=batch_id,
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {
+        "id": str(sheet_id),
+        "guide_id": guide["id"],
+        "batch_id": str(batch_id),
+        "question": "1",
+    }
+
+
+async def _deleted_marking_sheet(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _marking_sheet(world, client, deleted=True)
+
+
+async def _marking_inputs(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    guide = await _marking_guide(world, client)
+    return {"guide_id": guide["id"], "document_id": str(await _marking_document(world))}
+
+
+def _new_marking_guide(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {
+        "title": "Quiz",
+        "questions": [{"id": "1", "type": "true_false", "max_marks": 1, "answer": True}],
+    }
+
+
+def _marking_guide_file(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"file": ("guide.txt", b"# Title: Quiz\n1 [1] mcq A-D: B\n", "text/plain")}
+
+
+def _new_marking_sheet(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"guide_id": params["guide_id"], "document_id": params["document_id"]}
+
+
+def _new_marking_batch(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"guide_id": params["guide_id"], "document_ids": [params["document_id"]]}
+
+
+# Another tenant's owner names this tenant's guide and document: not found in its own.
+_FOREIGN_INPUTS = {"other_tenant": 422, "superadmin": 422}
+
+MARKING_ROUTES: list[Route] = [
+    Route("GET", "/api/v1/marking/guides", "marking:read"),
+    Route("POST", "/api/v1/marking/guides", "marking:write", 201, body=_new_marking_guide),
+    Route("POST", "/api/v1/marking/guides/import", "marking:write", 201, files=_marking_guide_file),
+    Route("GET", "/api/v1/marking/guides/{id}", "marking:read", setup=_marking_guide, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/marking/guides/{id}",
+        "marking:write",
+        body=lambda world, params: {"title": "Renamed"},
+        setup=_marking_guide,
+        item=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/marking/guides/{id}",
+        "marking:write",
+        204,
+        setup=_marking_guide,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/marking/guides/{id}/restore",
+        "marking:write",
+        setup=_deleted_marking_guide,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/marking/guides/{id}/sheet.pdf",
+        "marking:read",
+        setup=_marking_guide,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/marking/guides/{id}/sheet.json",
+        "marking:read",
+        setup=_marking_guide,
+        item=True,
+    ),
+    Route("GET", "/api/v1/marking/sheets", "marking:read"),
+    Route(
+        "POST",
+        "/api/v1/marking/sheets",
+        "marking:write",
+        202,
+        body=_new_marking_sheet,
+        setup=_marking_inputs,
+        overrides=_FOREIGN_INPUTS,
+    ),
+    Route("GET", "/api/v1/marking/sheets/{id}", "marking:read", setup=_marking_sheet, item=True),
+    Route(
+        "DELETE",
+        "/api/v1/marking/sheets/{id}",
+        "marking:write",
+        204,
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/marking/sheets/{id}/restore",
+        "marking:write",
+        setup=_deleted_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/marking/sheets/{id}/questions/{question}",
+        "marking:write",
+        body=lambda world, params: {"awarded": 0.5},
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/marking/sheets/{id}/review",
+        "marking:write",
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/marking/sheets/{id}/remark",
+        "marking:write",
+        202,
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/marking/sheets/{id}/report",
+        "marking:read",
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route("GET", "/api/v1/marking/batches", "marking:read"),
+    Route(
+        "POST",
+        "/api/v1/marking/batches",
+        "marking:write",
+        202,
+        body=_new_marking_batch,
+        setup=_marking_inputs,
+        overrides=_FOREIGN_INPUTS,
+    ),
+    Route(
+        "GET",
+        "/api/v1/marking/batches/{batch_id}",
+        "marking:read",
+        setup=_marking_sheet,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/marking/batches/{batch_id}/results.csv",
+        "marking:read",
+        setup=_marking_sheet,
+        item=True,
+    ),
+]
+ROUTES += MARKING_ROUTES
+
+
 @pytest.fixture
 async def world(app: Any) -> World:
     return World(
