@@ -4,7 +4,9 @@ parser really receives."""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+from functools import cache
 from pathlib import Path
 
 from backend.worker.handlers.extract_text import (
@@ -14,6 +16,15 @@ from backend.worker.handlers.extract_text import (
     plain_text,
     sniff_kind,
 )
+
+
+@cache
+def ocr_languages() -> str:
+    """`eng+deu` where Tesseract has German (accents in names), else `eng`."""
+    listed = subprocess.run(
+        ["tesseract", "--list-langs"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return "eng+deu" if "deu" in listed else "eng"
 
 
 def extract(filename: str, data: bytes, mime_type: str = "application/octet-stream") -> str:
@@ -27,5 +38,5 @@ def extract(filename: str, data: bytes, mime_type: str = "application/octet-stre
         if kind == "docx":
             return docx_text(path)[0]
         if kind == "image":
-            return ocr_frame(path, 0, "eng")
+            return ocr_frame(path, 0, ocr_languages())
         return plain_text(path)
