@@ -1,0 +1,76 @@
+"""`cv.parse`: a CV document's text → a candidate (created, or updated when
+the person is known by the document, an e-mail or a phone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from backend.candidates.service import CV_PARSE, candidate_service
+from backend.documents.models import DocumentStatus
+from backend.worker.context import JobContext
+from backend.worker.registry import PermanentJobError, RetryableJobError, job_type
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "document_id": {"type": "string", "format": "uuid"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 50},
+        "requisition_id": {"type": "string", "format": "uuid"},
+    },
+    "required": ["document_id"],
+    "additionalProperties": False,
+}
+
+
+@job_type(
+    CV_PARSE,
+    "Parse a CV document (its extracted text) into a candidate profile: contacts, "
+    "experience, education, languages and skills; create the candidate or update the one "
+    "sharing an e-mail or phone.",
+    schema=SCHEMA,
+    requires=("document",),
+)
+async def parse_cv_job(ctx: JobContext) -> dict[str, Any]:
+    document_id = ctx.job.document_id
+    if document_id is None or str(document_id) != ctx.payload["document_id"]:
+        raise PermanentJobError("The job's document and its payload's document_id differ")
+    async with ctx.transaction() as session:
+        document = await candidate_service.document_text(session, document_id)
+        region = await candidate_service.region(session, ctx.settings)
+        matcher = await candidate_service.matcher(session)
+    if document.status == DocumentStatus.FAILED:
+        raise PermanentJobError("The document's text could not be extracted")
+    if document.status != DocumentStatus.PROCESSED or document.extracted_text is None:
+        raise RetryableJobError("The document's text is not extracted yet", retry_after=2)
+    text = document.extracted_text
+    await ctx.progress(40, "parsing")
+    parsed = await ctx.run_blocking(
+        partial(candidate_service.parse, region=region, matcher=matcher, today=datetime.now(UTC)),
+        text,
+    )
+    await ctx.progress(80, "saving the candidate")
+    requisition_id = ctx.payload.get("requisition_id")
+    async with ctx.transaction() as session:
+        candidate, created = await candidate_service.ingest(
+            session,
+            document,
+            parsed,
+            text,
+            tags=list(ctx.payload.get("tags", [])),
+            requisition_id=UUID(requisition_id) if requisition_id else None,
+        )
+    await ctx.log(
+        f"{'Created' if created else 'Updated'} candidate {candidate.id}: "
+        f"{len(parsed.skills)} skills, {len(parsed.experience)} positions"
+    )
+    return {
+        "candidate_id": str(candidate.id),
+        "created": created,
+        "name": parsed.name,
+        "skills": len(parsed.skills),
+        "experience": len(parsed.experience),
+        "sections": parsed.sections,
+    }
