@@ -3,6 +3,7 @@ and the ranking statement of `matching.py`."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -79,7 +80,7 @@ class CandidateRepository(Repository[Candidate]):
         CVs of one person parsed at once make one candidate."""
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext('candidates:' || CAST(:t AS text)))"),
-            {"t": tenant_id},
+            {"t": str(tenant_id)},
         )
 
     async def cv_text(self, candidate_id: UUID) -> str | None:
@@ -93,7 +94,9 @@ class CandidateRepository(Repository[Candidate]):
         values = {**params, "page_limit": query.page_size + (1 if query.keyset else 0)}
         if query.keyset:
             if query.after is not None:
-                values["after_score"], values["after_id"] = query.after
+                score, values["after_id"] = query.after
+                # the cursor's float as the decimal it was printed from, not its binary value
+                values["after_score"] = Decimal(str(score))
             stmt = matches_statement(keyset=True, after=query.after is not None)
             rows = list((await self.session.execute(stmt, values)).mappings())
             next_cursor = None

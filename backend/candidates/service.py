@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
@@ -63,6 +64,7 @@ from backend.settings import Settings
 from backend.tenants.service import tenant_service
 
 CV_PARSE = "cv.parse"
+CV_PARSE_ATTEMPTS = 20
 # Parts of a DOCX/XLSX (a ZIP too): such a file is a document, not an archive.
 _OFFICE_MARKERS = ("[Content_Types].xml",)
 
@@ -207,6 +209,8 @@ class CandidateService:
                 actor,  # type: ignore[arg-type]
                 BatchCreate(
                     type=CV_PARSE,
+                    # a CV waits (retrying) for its document's text extraction
+                    max_attempts=CV_PARSE_ATTEMPTS,
                     items=[
                         BatchItem(
                             payload={"document_id": str(document_id), **payload_extra},
@@ -426,7 +430,12 @@ class CandidateService:
         changes = await repository.update(candidate, values)
         if changes:
             await audit_service.record(
-                session, actor, "candidate.updated", "candidate", candidate.id, changes
+                session,
+                actor,
+                "candidate.updated",
+                "candidate",
+                candidate.id,
+                to_jsonable_python(changes),
             )
             emit(session, "candidate.updated", candidate_event(candidate, changes=sorted(changes)))
         return candidate
@@ -469,7 +478,7 @@ class CandidateService:
             "candidate.merged",
             "candidate",
             target.id,
-            {"source_id": str(source.id), **changes},
+            {"source_id": str(source.id), **to_jsonable_python(changes)},
         )
         emit(
             session,
