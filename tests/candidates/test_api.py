@@ -106,7 +106,8 @@ async def test_import_single_bulk_and_nested_zip_with_accuracy(
     print(scores.report(f"Through the API ({len(cvs)} CVs imported singly, in bulk, as a zip)"))
     for key in ("name", "emails", "phones", "experience dates", "education dates", "languages"):
         assert scores.rate(key) >= 0.9, (key, scores.misses)
-    assert scores.skill_precision >= 0.95 and scores.skill_recall >= 0.95
+    assert scores.skill_precision >= 0.95
+    assert scores.skill_recall >= 0.95
     tagged = await all_candidates(client, world.viewer, tag="fair-2026")
     assert len(tagged) == len(bulk)
 
@@ -169,8 +170,10 @@ async def test_dedupe_newest_cv_drives_profile_and_edits_survive(
     )
     assert merged.status_code == 200, merged.text
     body = merged.json()
-    assert "jd@third.example" in body["emails"] and "+442079460958" in body["phones"]
-    assert {"Go", "Python"} <= set(body["skills"]) and len(body["document_ids"]) == 3
+    assert "jd@third.example" in body["emails"]
+    assert "+442079460958" in body["phones"]
+    assert {"Go", "Python"} <= set(body["skills"])
+    assert len(body["document_ids"]) == 3
     assert (
         await client.get(f"/api/v1/candidates/{source['id']}", headers=world.viewer)
     ).status_code == 404
@@ -180,7 +183,8 @@ async def test_dedupe_newest_cv_drives_profile_and_edits_survive(
         id=str(jane["id"]),
     )
     actions = [row.action for row in events]
-    assert actions[0] == "candidate.created" and "candidate.merged" in actions
+    assert actions[0] == "candidate.created"
+    assert "candidate.merged" in actions
 
 
 async def test_tenant_skills(app: Any, client: httpx.AsyncClient, owner_engine: Any) -> None:
@@ -236,7 +240,7 @@ async def test_filters_sorts_and_matching(
     assert req["required_skills"] == ["Python", "Kubernetes"]
     people = [
         # complete, junior, nothing preferred
-        ("Ann Alpha", "ann@example.com", ["Python", "Kubernetes"], (2023, 2024), "Munich, Germany", ""),
+        ("Ann Alpha", "ann@example.com", ["Python", "Kubernetes"], (2023, 2024), "Munich", ""),
         # complete, senior, all preferred, relevant text
         ("Bob Bravo", "bob@example.com", ["Python", "k8s", "Terraform", "Golang"], (2012, 2024),
          "Hamburg, Germany", "Payment services with observability on Kubernetes."),
@@ -355,7 +359,8 @@ async def test_permissions_and_isolation(
     await _import_and_parse(app, client, other.member, [("ann.txt", cv)])
     (ann,) = await all_candidates(client, world.viewer)
     (other_ann,) = await all_candidates(client, other.viewer)
-    assert ann["id"] != other_ann["id"] and ann["document_ids"] != other_ann["document_ids"]
+    assert ann["id"] != other_ann["id"]
+    assert ann["document_ids"] != other_ann["document_ids"]
     for method, path in (
         ("GET", f"/api/v1/candidates/{ann['id']}"),
         ("PATCH", f"/api/v1/candidates/{ann['id']}"),
@@ -407,7 +412,8 @@ async def test_permissions_and_isolation(
     )
     assert [c["id"] for c in listed.json()["items"]] == [ann["id"]]
     restored = await client.post(f"/api/v1/candidates/{ann['id']}/restore", headers=world.member)
-    assert restored.status_code == 200 and restored.json()["deleted_at"] is None
+    assert restored.status_code == 200
+    assert restored.json()["deleted_at"] is None
     async with owner_engine.begin() as connection:
         count = await connection.scalar(text("SELECT count(*) FROM candidates"))
     assert count >= 2
