@@ -1,7 +1,7 @@
 """Candidates, requisitions and tenant skills (the CV workload).
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-03 15:20:00
 """
 
@@ -15,7 +15,7 @@ from backend.kit import rls
 from backend.settings import get_settings
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

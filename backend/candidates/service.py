@@ -48,23 +48,19 @@ from backend.candidates.schemas import (
 from backend.candidates.taxonomy import SkillMatcher, matcher_for
 from backend.documents.models import Document
 from backend.documents.schemas import DocumentMetadata
-from backend.documents.service import (
-    DuplicateDocument,
-    check_if_match,
-    document_service,
-)
+from backend.documents.service import DuplicateDocument, document_service
 from backend.jobs.models import Job
 from backend.jobs.schemas import BatchCreate, BatchItem
 from backend.jobs.service import job_service
 from backend.kit.db import current_tenant_id
 from backend.kit.errors import Conflict, DossierError, NotFound, ValidationFailed
 from backend.kit.events import emit
+from backend.kit.http import check_if_match
 from backend.kit.pagination import ListQuery, PageResult
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
 
 CV_PARSE = "cv.parse"
-CV_PARSE_ATTEMPTS = 20
 # Parts of a DOCX/XLSX (a ZIP too): such a file is a document, not an archive.
 _OFFICE_MARKERS = ("[Content_Types].xml",)
 
@@ -209,8 +205,6 @@ class CandidateService:
                 actor,  # type: ignore[arg-type]
                 BatchCreate(
                     type=CV_PARSE,
-                    # a CV waits (retrying) for its document's text extraction
-                    max_attempts=CV_PARSE_ATTEMPTS,
                     items=[
                         BatchItem(
                             payload={"document_id": str(document_id), **payload_extra},

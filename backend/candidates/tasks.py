@@ -9,9 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from backend.candidates.service import CV_PARSE, candidate_service
+from backend.documents import tasks as document_tasks
 from backend.documents.models import DocumentStatus
-from backend.worker.context import JobContext
-from backend.worker.registry import PermanentJobError, RetryableJobError, job_type
+from backend.jobs.context import JobContext
+from backend.jobs.types import PermanentJobError, job_type
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -32,8 +33,9 @@ SCHEMA: dict[str, Any] = {
     "sharing an e-mail or phone.",
     schema=SCHEMA,
     requires=("document",),
+    timeout_seconds=300,
 )
-async def parse_cv_job(ctx: JobContext) -> dict[str, Any]:
+async def parse_cv(ctx: JobContext) -> dict[str, Any]:
     document_id = ctx.job.document_id
     if document_id is None or str(document_id) != ctx.payload["document_id"]:
         raise PermanentJobError("The job's document and its payload's document_id differ")
@@ -41,10 +43,15 @@ async def parse_cv_job(ctx: JobContext) -> dict[str, Any]:
         document = await candidate_service.document_text(session, document_id)
         region = await candidate_service.region(session, ctx.settings)
         matcher = await candidate_service.matcher(session)
-    if document.status == DocumentStatus.FAILED:
-        raise PermanentJobError("The document's text could not be extracted")
     if document.status != DocumentStatus.PROCESSED or document.extracted_text is None:
-        raise RetryableJobError("The document's text is not extracted yet", retry_after=2)
+        # Not extracted yet (or it failed before): the documents domain's own
+        # extraction, run here, stores the text on the document as its job would.
+        await ctx.log("Extracting the document's text first")
+        await document_tasks.extract_text.handler(ctx)
+        async with ctx.transaction() as session:
+            document = await candidate_service.document_text(session, document_id)
+    if document.extracted_text is None:
+        raise PermanentJobError("The document has no text")
     text = document.extracted_text
     await ctx.progress(40, "parsing")
     parsed = await ctx.run_blocking(
