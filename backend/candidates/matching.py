@@ -34,7 +34,9 @@ WEIGHT_TEXT = 0.2
 COMPLETE_FLOOR = 50
 INCOMPLETE_CEILING = 49
 INCOMPLETE_REQUIRED_WEIGHT = 0.7
+INCOMPLETE_FIT_WEIGHT = 0.3
 
+# Only the constants above are interpolated; every value is a bind parameter.
 _SCORED = f"""
 WITH params AS (
     SELECT CAST(:required AS text[]) AS required,
@@ -81,14 +83,14 @@ scored AS (
                    + {WEIGHT_TEXT} * f.text_relevance)
                ELSE {INCOMPLETE_CEILING} * (
                    {INCOMPLETE_REQUIRED_WEIGHT} * f.required_fraction
-                   + {1 - INCOMPLETE_REQUIRED_WEIGHT} * (
+                   + {INCOMPLETE_FIT_WEIGHT} * (
                        {WEIGHT_PREFERRED} * f.preferred_fraction
                        + {WEIGHT_EXPERIENCE} * f.experience_fit
                        + {WEIGHT_TEXT} * f.text_relevance))
            END AS numeric), 2) AS score
     FROM fractions f
 )
-"""
+"""  # noqa: S608
 
 _COLUMNS = """
 SELECT id, name, headline, skills, location, total_experience_months,

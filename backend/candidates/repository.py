@@ -8,9 +8,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, func, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.types import String
 
 from backend.candidates.matching import matches_statement
 from backend.candidates.models import Candidate, Requisition, TenantSkill
@@ -46,11 +43,7 @@ class CandidateRepository(Repository[Candidate]):
         if filters.get("tag"):
             stmt = stmt.where(Candidate.tags.contains([filters["tag"]]))
         if filters.get("requisition_id"):
-            stmt = stmt.where(
-                Candidate.requisition_ids.contains(
-                    func.cast([filters["requisition_id"]], ARRAY(PG_UUID(as_uuid=True)))
-                )
-            )
+            stmt = stmt.where(Candidate.requisition_ids.contains([filters["requisition_id"]]))
         return stmt
 
     async def with_contacts(
@@ -61,19 +54,18 @@ class CandidateRepository(Repository[Candidate]):
             return []
         clauses = []
         if emails:
-            clauses.append(Candidate.emails.overlap(func.cast(emails, ARRAY(String))))
+            clauses.append(Candidate.emails.overlap(emails))
         if phones:
-            clauses.append(Candidate.phones.overlap(func.cast(phones, ARRAY(String))))
+            clauses.append(Candidate.phones.overlap(phones))
         stmt = self.select().where(or_(*clauses)).order_by(Candidate.created_at, Candidate.id)
         if exclude is not None:
             stmt = stmt.where(Candidate.id != exclude)
         return list((await self.session.execute(stmt.with_for_update())).scalars())
 
     async def with_document(self, document_id: UUID) -> Candidate | None:
-        stmt = self.select().where(
-            Candidate.document_ids.contains(func.cast([document_id], ARRAY(PG_UUID(as_uuid=True))))
-        )
-        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        stmt = self.select().where(Candidate.document_ids.contains([document_id]))
+        row: Candidate | None = (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        return row
 
     async def lock_tenant_candidates(self, tenant_id: UUID) -> None:
         """Serialise the create-or-update of candidates within a tenant, so two
@@ -88,9 +80,7 @@ class CandidateRepository(Repository[Candidate]):
             select(Candidate.cv_text).where(Candidate.id == candidate_id)
         )
 
-    async def matches(
-        self, params: dict[str, Any], query: ListQuery
-    ) -> PageResult[Any]:
+    async def matches(self, params: dict[str, Any], query: ListQuery) -> PageResult[Any]:
         values = {**params, "page_limit": query.page_size + (1 if query.keyset else 0)}
         if query.keyset:
             if query.after is not None:
@@ -107,8 +97,9 @@ class CandidateRepository(Repository[Candidate]):
             return PageResult(items=rows, query=query, next_cursor=next_cursor)
         values["page_offset"] = (query.page - 1) * query.page_size
         rows = list(
-            (await self.session.execute(matches_statement(keyset=False, after=False), values))
-            .mappings()
+            (
+                await self.session.execute(matches_statement(keyset=False, after=False), values)
+            ).mappings()
         )
         total = int(rows[0]["total"]) if rows else 0
         if not rows and query.page > 1:
@@ -133,7 +124,8 @@ class TenantSkillRepository(Repository[TenantSkill]):
         )
         if include_deleted:
             stmt = stmt.order_by(TenantSkill.deleted_at.desc().nulls_first())
-        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        row: TenantSkill | None = (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        return row
 
     async def live(self) -> list[TenantSkill]:
         stmt = self.select().order_by(TenantSkill.created_at, TenantSkill.id)

@@ -99,9 +99,7 @@ async def import_candidates(
     with more than `IMPORT_MAX_ENTRIES` files or compressed more than
     `IMPORT_MAX_COMPRESSION_RATIO`:1 (422) are refused before anything is
     stored. A file that cannot be imported gets an `error` of its own."""
-    reader = MultipartReader(
-        request, max_body_bytes=MAX_IMPORT_FILES * settings.max_upload_bytes
-    )
+    reader = MultipartReader(request, max_body_bytes=MAX_IMPORT_FILES * settings.max_upload_bytes)
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
     try:

@@ -25,9 +25,9 @@ from backend.candidates.matching import match_params
 from backend.candidates.models import Candidate, Requisition, TenantSkill
 from backend.candidates.repository import (
     CandidateRepository,
-    like_escape,
     RequisitionRepository,
     TenantSkillRepository,
+    like_escape,
 )
 from backend.candidates.schemas import (
     PROFILE_FIELDS,
@@ -567,7 +567,9 @@ class CandidateService:
         values = body.model_dump()
         values["required_skills"] = matcher.normalise(body.required_skills)
         values["preferred_skills"] = [
-            s for s in matcher.normalise(body.preferred_skills) if s not in values["required_skills"]
+            s
+            for s in matcher.normalise(body.preferred_skills)
+            if s not in values["required_skills"]
         ]
         requisition = await RequisitionRepository(session).create(**values, created_by=actor.id)
         await audit_service.record(
@@ -703,9 +705,13 @@ def _experience_months(entries: list[dict[str, Any]]) -> int:
         if not entry.get("start"):
             continue
         start = (int(entry["start"][:4]), int(entry["start"][5:7]))
-        end = now if entry.get("current") or not entry.get("end") else (
-            int(entry["end"][:4]),
-            int(entry["end"][5:7]),
+        end = (
+            now
+            if entry.get("current") or not entry.get("end")
+            else (
+                int(entry["end"][:4]),
+                int(entry["end"][5:7]),
+            )
         )
         intervals.append((start, min(end, now)))
     return total_months(intervals)
