@@ -9,7 +9,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from backend.worker.handlers.extract_text import (
+from backend.documents.tasks import (
     docx_text,
     ocr_frame,
     pdf_pages,
