@@ -87,7 +87,7 @@ def _requisition(response: Response, requisition: Requisition) -> RequisitionOut
 )
 async def import_candidates(
     request: Request,
-    principal: Annotated[Principal, require(CANDIDATES_WRITE, "documents:write")],
+    principal: Writer,
     session: DbSession,
     settings: AppSettings,
 ) -> ImportAnswer:
