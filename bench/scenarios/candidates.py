@@ -153,7 +153,8 @@ async def _run_jobs(ctx: BenchContext, job_type: str, payloads: bool) -> Measure
             elapsed = time.monotonic() - started
         failed = int(
             await connection.fetchval(
-                "SELECT count(*) FROM jobs WHERE tenant_id = $1 AND type = $2 AND status = 'failed'",
+                "SELECT count(*) FROM jobs WHERE tenant_id = $1 AND type = $2 "
+                "AND status = 'failed'",
                 tenant.id,
                 job_type,
             )
@@ -236,7 +237,11 @@ async def cv_import_zip(ctx: BenchContext, options: RunOptions) -> Measurement:
     )
 
 
-_WORDS = ["python", "kubernetes", "terraform", "payments", "platform", "observability", "services", "api", "team", "postgres", "latency", "migration", "data", "pipeline", "cloud", "security", "frontend", "react", "design", "mentoring", "delivery", "reliability", "infrastructure", "monitoring", "analytics", "customers"]
+_WORDS = """
+    python kubernetes terraform payments platform observability services api team postgres
+    latency migration data pipeline cloud security frontend react design mentoring delivery
+    reliability infrastructure monitoring analytics customers
+""".split()
 _SKILLS = [
     "Python", "Kubernetes", "Terraform", "Go", "PostgreSQL", "Java", "JavaScript", "React",
     "Docker", "Amazon Web Services", "Apache Kafka", "Redis", "TypeScript", "Linux", "SQL",
