@@ -237,11 +237,34 @@ async def cv_import_zip(ctx: BenchContext, options: RunOptions) -> Measurement:
     )
 
 
-_WORDS = """
-    python kubernetes terraform payments platform observability services api team postgres
-    latency migration data pipeline cloud security frontend react design mentoring delivery
-    reliability infrastructure monitoring analytics customers
-""".split()
+_WORDS = [
+    "python",
+    "kubernetes",
+    "terraform",
+    "payments",
+    "platform",
+    "observability",
+    "services",
+    "api",
+    "team",
+    "postgres",
+    "latency",
+    "migration",
+    "data",
+    "pipeline",
+    "cloud",
+    "security",
+    "frontend",
+    "react",
+    "design",
+    "mentoring",
+    "delivery",
+    "reliability",
+    "infrastructure",
+    "monitoring",
+    "analytics",
+    "customers",
+]
 _SKILLS = [
     "Python", "Kubernetes", "Terraform", "Go", "PostgreSQL", "Java", "JavaScript", "React",
     "Docker", "Amazon Web Services", "Apache Kafka", "Redis", "TypeScript", "Linux", "SQL",
@@ -263,7 +286,7 @@ async def _seed_matches(ctx: BenchContext) -> None:
                    ARRAY['c' || g || '@bench.example'],
                    ARRAY(SELECT s FROM unnest($2::text[]) AS s
                          WHERE random() < 0.25 + 0 * g),
-                   array_to_string(ARRAY(SELECT $3::text[][1 + floor(random() * $4)::int]
+                   array_to_string(ARRAY(SELECT ($3::text[])[1 + floor(random() * $4)::int]
                                          FROM generate_series(1, 250 + 0 * g)), ' '),
                    floor(random() * 240)::int,
                    (ARRAY['Berlin, Germany', 'London, UK', 'Paris, France'])[1 + g % 3]
