@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from backend.plugins import install
 from bench.context import BenchContext
 from bench.registry import CustomScenario, HttpScenario, Measurement, RunOptions, register
 
@@ -57,6 +58,9 @@ def _zip(files: list[tuple[str, bytes]]) -> bytes:
 async def _cv_tenant(ctx: BenchContext, key: str, *, auto_extract: bool) -> Any:
     tenant = ctx.state.get(key)
     if tenant is None:
+        # The workload permissions join the catalogue (and so the system roles
+        # of tenants provisioned here) through the plugin list.
+        install(ctx.settings)
         tenant = ctx.state[key] = await ctx.make_tenant(f"CV bench {key}")
         connection = await asyncpg.connect(ctx.dsn)
         try:
