@@ -45,38 +45,35 @@ WITH params AS (
            CAST(NULLIF(replace(CAST(plainto_tsquery('english', :description) AS text),
                                '&', '|'), '') AS tsquery) AS query
 ),
-base AS (
-    SELECT c.id, c.name, c.headline, c.skills, c.location, c.total_experience_months,
-           p.required, p.preferred, p.min_months,
-           ARRAY(SELECT r.s FROM unnest(p.required) WITH ORDINALITY AS r(s, n)
-                 WHERE r.s = ANY(c.skills) ORDER BY r.n) AS required_matched,
-           ARRAY(SELECT r.s FROM unnest(p.required) WITH ORDINALITY AS r(s, n)
-                 WHERE NOT (r.s = ANY(c.skills)) ORDER BY r.n) AS required_missing,
-           ARRAY(SELECT r.s FROM unnest(p.preferred) WITH ORDINALITY AS r(s, n)
-                 WHERE r.s = ANY(c.skills) ORDER BY r.n) AS preferred_matched,
+base AS MATERIALIZED (
+    -- narrow rows (numbers only), so that the window below stays in memory
+    SELECT c.id,
+           {{required_hits}} AS required_hits,
+           {{preferred_hits}} AS preferred_hits,
+           cardinality(p.required) AS required_total,
+           cardinality(p.preferred) AS preferred_total,
+           CASE WHEN p.min_months IS NULL OR p.min_months <= 0 THEN 1.0
+                ELSE least(1.0, c.total_experience_months / p.min_months)
+           END AS experience_fit,
            CASE WHEN p.query IS NULL THEN 0.0
                 ELSE CAST(ts_rank(c.search_vector, p.query) AS double precision) END AS rank
     FROM candidates c CROSS JOIN params p
     WHERE c.tenant_id = :tenant_id AND c.deleted_at IS NULL
 ),
 fractions AS (
-    SELECT b.*,
-           CASE WHEN cardinality(b.required) = 0 THEN 1.0
-                ELSE cardinality(b.required_matched)::float8 / cardinality(b.required)
-           END AS required_fraction,
-           CASE WHEN cardinality(b.preferred) = 0 THEN 1.0
-                ELSE cardinality(b.preferred_matched)::float8 / cardinality(b.preferred)
-           END AS preferred_fraction,
-           CASE WHEN b.min_months IS NULL OR b.min_months <= 0 THEN 1.0
-                ELSE least(1.0, b.total_experience_months / b.min_months)
-           END AS experience_fit,
+    SELECT b.id, b.experience_fit,
+           b.required_hits = b.required_total AS complete,
+           CASE WHEN b.required_total = 0 THEN 1.0
+                ELSE b.required_hits::float8 / b.required_total END AS required_fraction,
+           CASE WHEN b.preferred_total = 0 THEN 1.0
+                ELSE b.preferred_hits::float8 / b.preferred_total END AS preferred_fraction,
            CASE WHEN max(b.rank) OVER () > 0 THEN b.rank / max(b.rank) OVER () ELSE 0.0
            END AS text_relevance
     FROM base b
 ),
 scored AS (
-    SELECT f.*,
-           round(CAST(CASE WHEN cardinality(f.required_missing) = 0
+    SELECT f.id, f.experience_fit, f.text_relevance,
+           round(CAST(CASE WHEN f.complete
                THEN {COMPLETE_FLOOR} + {100 - COMPLETE_FLOOR} * (
                    {WEIGHT_PREFERRED} * f.preferred_fraction
                    + {WEIGHT_EXPERIENCE} * f.experience_fit
@@ -89,32 +86,56 @@ scored AS (
                        + {WEIGHT_TEXT} * f.text_relevance))
            END AS numeric), 2) AS score
     FROM fractions f
+),
+page AS (
+    SELECT s.*{{extra}}
+    FROM scored s
+    WHERE s.score >= :min_score{{after}}
+    ORDER BY s.score DESC, s.id DESC
+    LIMIT :page_limit{{offset}}
 )
+SELECT page.*, c.name, c.headline, c.skills, c.location, c.total_experience_months,
+       p.min_months,
+       ARRAY(SELECT r.s FROM unnest(p.required) WITH ORDINALITY AS r(s, n)
+             WHERE r.s = ANY(c.skills) ORDER BY r.n) AS required_matched,
+       ARRAY(SELECT r.s FROM unnest(p.required) WITH ORDINALITY AS r(s, n)
+             WHERE NOT (r.s = ANY(c.skills)) ORDER BY r.n) AS required_missing,
+       ARRAY(SELECT r.s FROM unnest(p.preferred) WITH ORDINALITY AS r(s, n)
+             WHERE r.s = ANY(c.skills) ORDER BY r.n) AS preferred_matched
+FROM page JOIN candidates c ON c.id = page.id CROSS JOIN params p
+ORDER BY page.score DESC, page.id DESC
 """  # noqa: S608
 
-_COLUMNS = """
-SELECT id, name, headline, skills, location, total_experience_months,
-       required_matched, required_missing, preferred_matched,
-       experience_fit, text_relevance, min_months, score{extra}
-FROM scored
-WHERE score >= :min_score{after}
-ORDER BY score DESC, id DESC
-LIMIT :page_limit{offset}
-"""
+
+def _hits(prefix: str, count: int) -> str:
+    """`(:r0 = ANY(c.skills))::int + ...`: one term per skill, no subquery per row."""
+    if count == 0:
+        return "0"
+    return " + ".join(
+        f"(CAST(:{prefix}{index} AS text) = ANY(c.skills))::int" for index in range(count)
+    )
 
 
-def matches_statement(*, keyset: bool, after: bool) -> TextClause:
-    """The ranking statement: offset pages carry `total`; keyset pages start
-    after `(after_score, after_id)` in `score DESC, id DESC` order."""
+def matches_statement(*, keyset: bool, after: bool, required: int, preferred: int) -> TextClause:
+    """The ranking statement for `required` and `preferred` skills (bound as
+    `r0…`, `p0…`): offset pages carry `total`; keyset pages start after
+    `(after_score, after_id)` in `score DESC, id DESC` order."""
+    hits = {"required_hits": _hits("r", required), "preferred_hits": _hits("p", preferred)}
     if keyset:
-        sql = _SCORED + _COLUMNS.format(
+        sql = _SCORED.format(
+            **hits,
             extra="",
-            after=" AND (score, id) < (CAST(:after_score AS numeric), :after_id)" if after else "",
+            after=" AND (s.score, s.id) < (CAST(:after_score AS numeric), :after_id)"
+            if after
+            else "",
             offset="",
         )
     else:
-        sql = _SCORED + _COLUMNS.format(
-            extra=", count(*) OVER () AS total", after="", offset=" OFFSET :page_offset"
+        sql = _SCORED.format(
+            **hits,
+            extra=", count(*) OVER () AS total",
+            after="",
+            offset=" OFFSET :page_offset",
         )
     return text(sql)
 
@@ -131,6 +152,8 @@ def match_params(
         "tenant_id": tenant_id,
         "required": required,
         "preferred": preferred,
+        **{f"r{index}": skill for index, skill in enumerate(required)},
+        **{f"p{index}": skill for index, skill in enumerate(preferred)},
         "min_months": None if min_experience_years is None else min_experience_years * 12,
         "description": description or "",
         "min_score": min_score,

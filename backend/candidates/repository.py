@@ -87,7 +87,12 @@ class CandidateRepository(Repository[Candidate]):
                 score, values["after_id"] = query.after
                 # the cursor's float as the decimal it was printed from, not its binary value
                 values["after_score"] = Decimal(str(score))
-            stmt = matches_statement(keyset=True, after=query.after is not None)
+            stmt = matches_statement(
+                keyset=True,
+                after=query.after is not None,
+                required=len(params["required"]),
+                preferred=len(params["preferred"]),
+            )
             rows = list((await self.session.execute(stmt, values)).mappings())
             next_cursor = None
             if len(rows) > query.page_size:
@@ -98,7 +103,15 @@ class CandidateRepository(Repository[Candidate]):
         values["page_offset"] = (query.page - 1) * query.page_size
         rows = list(
             (
-                await self.session.execute(matches_statement(keyset=False, after=False), values)
+                await self.session.execute(
+                    matches_statement(
+                        keyset=False,
+                        after=False,
+                        required=len(params["required"]),
+                        preferred=len(params["preferred"]),
+                    ),
+                    values,
+                )
             ).mappings()
         )
         total = int(rows[0]["total"]) if rows else 0

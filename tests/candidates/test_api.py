@@ -288,6 +288,9 @@ async def test_filters_sorts_and_matching(
     matches = await client.get(f"/api/v1/requisitions/{req['id']}/matches", headers=world.viewer)
     assert matches.status_code == 200, matches.text
     ranked = matches.json()["items"]
+    print()
+    for match in ranked:
+        print(f"  {match['candidate']['name']:<12} {match['score']:6.2f} {match['breakdown']}")
     assert [m["candidate"]["name"] for m in ranked] == [
         "Bob Bravo", "Ann Alpha", "Cat Charlie", "Dan Delta",
     ]  # fmt: skip
@@ -300,9 +303,6 @@ async def test_filters_sorts_and_matching(
     assert ann["breakdown"]["experience"]["fit"] < 1
     assert bob["breakdown"]["text_relevance"] == 1.0
     assert 0 <= ann["breakdown"]["text_relevance"] < 1
-    print()
-    for match in ranked:
-        print(f"  {match['candidate']['name']:<12} {match['score']:6.2f} {match['breakdown']}")
     top = await client.get(
         f"/api/v1/requisitions/{req['id']}/matches", headers=world.viewer, params={"min_score": 50}
     )
