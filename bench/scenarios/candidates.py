@@ -177,7 +177,9 @@ async def _run_jobs(ctx: BenchContext, job_type: str, payloads: bool) -> Measure
 
 
 async def cv_extract(ctx: BenchContext, options: RunOptions) -> Measurement:
-    return await _run_jobs(ctx, "document.extract_text", payloads=False)
+    measurement = await _run_jobs(ctx, "document.extract_text", payloads=False)
+    ctx.state["cv.extracted"] = True
+    return measurement
 
 
 async def cv_parse(ctx: BenchContext, options: RunOptions) -> Measurement:
