@@ -53,12 +53,13 @@ async def parse_cv(ctx: JobContext) -> dict[str, Any]:
     if document.extracted_text is None:
         raise PermanentJobError("The document has no text")
     text = document.extracted_text
-    await ctx.progress(40, "parsing")
+    # One progress step (it is also where a cancel is honoured): each costs a
+    # transaction and an event, and the rest of the job is a few milliseconds.
+    await ctx.progress(50, "parsing")
     parsed = await ctx.run_blocking(
         partial(candidate_service.parse, region=region, matcher=matcher, today=datetime.now(UTC)),
         text,
     )
-    await ctx.progress(80, "saving the candidate")
     requisition_id = ctx.payload.get("requisition_id")
     async with ctx.transaction() as session:
         candidate, created = await candidate_service.ingest(
@@ -69,10 +70,6 @@ async def parse_cv(ctx: JobContext) -> dict[str, Any]:
             tags=list(ctx.payload.get("tags", [])),
             requisition_id=UUID(requisition_id) if requisition_id else None,
         )
-    await ctx.log(
-        f"{'Created' if created else 'Updated'} candidate {candidate.id}: "
-        f"{len(parsed.skills)} skills, {len(parsed.experience)} positions"
-    )
     return {
         "candidate_id": str(candidate.id),
         "created": created,
