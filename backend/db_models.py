@@ -3,6 +3,7 @@
 from backend.api_keys.models import ApiKey
 from backend.audit.models import AuditEvent
 from backend.auth.models import OneTimeToken, RefreshToken
+from backend.candidates.models import Candidate, Requisition, TenantSkill
 from backend.cases.models import Case, CaseCounter
 from backend.documents.models import Document
 from backend.jobs.models import Batch, Job, JobArtifact, JobLog
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Batch",
+    "Candidate",
     "Case",
     "CaseCounter",
     "Document",
@@ -30,8 +32,10 @@ __all__ = [
     "MarkingSheet",
     "OneTimeToken",
     "RefreshToken",
+    "Requisition",
     "Role",
     "Tenant",
+    "TenantSkill",
     "Upload",
     "UploadPart",
     "User",

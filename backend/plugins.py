@@ -20,6 +20,9 @@ from backend.api_keys.router import router as api_keys_router
 from backend.audit.router import router as audit_router
 from backend.auth.limits import api_rate_limit
 from backend.auth.router import router as auth_router
+from backend.candidates import tasks as candidate_tasks
+from backend.candidates.router import requisitions_router
+from backend.candidates.router import router as candidates_router
 from backend.cases import tasks as case_tasks
 from backend.cases.router import router as cases_router
 from backend.cases.service import case_service
@@ -169,7 +172,17 @@ PLUGINS: tuple[Plugin, ...] = (
             ),
         ),
     ),
-    Plugin("candidates", permissions=_read_write("candidates", "candidates and requisitions")),
+    Plugin(
+        "candidates",
+        routers=(candidates_router, requisitions_router),
+        permissions=_read_write("candidates", "candidates and requisitions"),
+        job_types=(candidate_tasks.parse_cv,),
+        events=(
+            EventSpec(
+                ("candidate.created", "candidate.updated", "candidate.merged"), "candidates:read"
+            ),
+        ),
+    ),
     Plugin("crawls", permissions=_read_write("crawls", "documentation crawls")),
     Plugin("scans", permissions=_read_write("scans", "3-D scans and segmentations")),
 )

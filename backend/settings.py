@@ -194,6 +194,11 @@ class Settings(BaseSettings):
     password_reset_ttl_seconds: int = Field(default=3600, ge=60)
     invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
+    # CV workload: the region for phone numbers written without a country
+    # code when the tenant's settings name no `country`; archive import limits.
+    candidates_default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    import_max_entries: int = Field(default=10_000, ge=1)
+    import_max_compression_ratio: int = Field(default=100, ge=1)
 
     @field_validator(
         "rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before"
@@ -201,6 +206,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_rate_limit(cls, value: Any) -> Any:
         return RateLimit.parse(value) if isinstance(value, str) else value
+
+    @field_validator("candidates_default_region", mode="before")
+    @classmethod
+    def _empty_region(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) and value else None
 
     @field_validator("plans")
     @classmethod

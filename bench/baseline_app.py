@@ -13,13 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 
 TENANT_QUERY = "SELECT id, name, slug, plan, status, created_at FROM tenants WHERE id = $1"
+RANKING_QUERY = (
+    "SELECT id, name, skills, cardinality(ARRAY(SELECT unnest(skills) INTERSECT "
+    "SELECT unnest($2::text[]))) AS hits FROM candidates "
+    "WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY hits DESC, id DESC LIMIT 20"
+)
 
 
 def create_app() -> FastAPI:
@@ -54,5 +59,17 @@ def create_app() -> FastAPI:
         if row is None:
             raise HTTPException(404, "tenant not found")
         return dict(row)
+
+    @app.get("/candidates/{tenant_id}/ranking")
+    async def rank_candidates(
+        tenant_id: UUID, request: Request, skill: Annotated[list[str], Query()]
+    ) -> list[dict[str, Any]]:
+        """The bare counterpart of `/requisitions/{id}/matches`: one SQL query
+        ranking a tenant's candidates by how many of the skills they have."""
+        pool = request.app.state.pool
+        if pool is None:
+            raise HTTPException(503, "no database configured")
+        rows = await pool.fetch(RANKING_QUERY, tenant_id, skill)
+        return [dict(row) for row in rows]
 
     return app

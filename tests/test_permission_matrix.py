@@ -41,6 +41,7 @@ from tests.factories import (
     unique_email,
 )
 
+CANDIDATES_READ, CANDIDATES_WRITE = "candidates:read", "candidates:write"
 SUPERADMIN = "superadmin"  # `Route.permission` of platform admin routes
 PUBLIC = "public"  # `Route.permission` of routes that need no credentials
 IDENTITIES = (
@@ -352,7 +353,97 @@ async def _case_and_document(world: World, client: httpx.AsyncClient) -> dict[st
     return {"id": case["id"], "document": document["id"]}
 
 
+async def _candidate(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    candidate_id, document_id = uuid.uuid4(), uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256,"
+        " storage_key) VALUES (:id, :t, 'cv', 'cv.txt', 'text/plain', 1, :h, :k)",
+        id=document_id,
+        t=world.tenant.id,
+        h=document_id.hex * 2,
+        k=f"matrix/{document_id}",
+    )
+    await _sql(
+        world,
+        "INSERT INTO candidates (id, tenant_id, name, document_ids, profile_document_id,"
+        " deleted_at) VALUES (:id, :t, 'Matrix Person', ARRAY[CAST(:d AS uuid)], :d, :deleted)",
+        id=candidate_id,
+        t=world.tenant.id,
+        d=document_id,
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"id": str(candidate_id)}
+
+
+async def _deleted_candidate(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _candidate(world, client, deleted=True)
+
+
+async def _two_candidates(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    target, source = await _candidate(world, client), await _candidate(world, client)
+    return {"target": target["id"], "source": source["id"]}
+
+
+async def _skill(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    name = f"Skill {uuid.uuid4().hex[:8]}"
+    await _sql(
+        world,
+        "INSERT INTO candidate_skills (id, tenant_id, name, deleted_at)"
+        " VALUES (:id, :t, :name, :deleted)",
+        id=uuid.uuid4(),
+        t=world.tenant.id,
+        name=name,
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"name": name}
+
+
+async def _deleted_skill(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _skill(world, client, deleted=True)
+
+
+async def _requisition(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    requisition_id = uuid.uuid4()
+    await _sql(
+        world,
+        "INSERT INTO requisitions (id, tenant_id, title, required_skills, deleted_at)"
+        " VALUES (:id, :t, 'Engineer', '{Python}', :deleted)",
+        id=requisition_id,
+        t=world.tenant.id,
+        deleted=datetime.now(UTC) if deleted else None,
+    )
+    return {"id": str(requisition_id)}
+
+
+async def _deleted_requisition(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _requisition(world, client, deleted=True)
+
+
 # --- Bodies -----------------------------------------------------------------------
+
+
+def _cv_files(world: World, params: dict[str, str]) -> Any:
+    content = f"Matrix Person\nmatrix-{uuid.uuid4().hex}@example.com\nSkills\nPython\n"
+    return [("files", ("cv.txt", content.encode()))]
+
+
+def _merge(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"target_id": params["target"], "source_id": params["source"]}
+
+
+def _new_skill(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"name": f"Skill {uuid.uuid4().hex[:8]}", "aliases": []}
+
+
+def _new_requisition(world: World, params: dict[str, str]) -> dict[str, Any]:
+    return {"title": "Engineer", "required_skills": ["Python"]}
 
 
 def _owner_login(world: World, params: dict[str, str]) -> dict[str, str]:
@@ -748,6 +839,92 @@ ROUTES: list[Route] = [
         setup=_case_with_document,
         item=True,
         overrides={"key_with": 403, "viewer": 403},
+    ),
+    # --- Candidates and requisitions (issue 11) ---
+    Route("GET", "/api/v1/candidates", CANDIDATES_READ),
+    Route("POST", "/api/v1/candidates/import", CANDIDATES_WRITE, 202, files=_cv_files),
+    Route("GET", "/api/v1/candidates/skills", CANDIDATES_READ),
+    Route("POST", "/api/v1/candidates/skills", CANDIDATES_WRITE, 201, body=_new_skill),
+    Route(
+        "DELETE",
+        "/api/v1/candidates/skills/{name}",
+        CANDIDATES_WRITE,
+        204,
+        setup=_skill,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/candidates/skills/{name}/restore",
+        CANDIDATES_WRITE,
+        setup=_deleted_skill,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/candidates/merge",
+        CANDIDATES_WRITE,
+        body=_merge,
+        setup=_two_candidates,
+        item=True,
+    ),
+    Route("GET", "/api/v1/candidates/{id}", CANDIDATES_READ, setup=_candidate, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/candidates/{id}",
+        CANDIDATES_WRITE,
+        body=lambda world, params: {"status": "screening"},
+        setup=_candidate,
+        item=True,
+    ),
+    Route("DELETE", "/api/v1/candidates/{id}", CANDIDATES_WRITE, 204, setup=_candidate, item=True),
+    Route(
+        "POST",
+        "/api/v1/candidates/{id}/restore",
+        CANDIDATES_WRITE,
+        setup=_deleted_candidate,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/candidates/{id}/reparse",
+        CANDIDATES_WRITE,
+        202,
+        setup=_candidate,
+        item=True,
+    ),
+    Route("GET", "/api/v1/requisitions", CANDIDATES_READ),
+    Route("POST", "/api/v1/requisitions", CANDIDATES_WRITE, 201, body=_new_requisition),
+    Route("GET", "/api/v1/requisitions/{id}", CANDIDATES_READ, setup=_requisition, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/requisitions/{id}",
+        CANDIDATES_WRITE,
+        body=lambda world, params: {"title": "Senior engineer"},
+        setup=_requisition,
+        item=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/requisitions/{id}",
+        CANDIDATES_WRITE,
+        204,
+        setup=_requisition,
+        item=True,
+    ),
+    Route(
+        "POST",
+        "/api/v1/requisitions/{id}/restore",
+        CANDIDATES_WRITE,
+        setup=_deleted_requisition,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/requisitions/{id}/matches",
+        CANDIDATES_READ,
+        setup=_requisition,
+        item=True,
     ),
 ]
 
