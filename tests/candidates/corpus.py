@@ -709,7 +709,7 @@ def render_pdf(cv: CV) -> bytes:
             if family == "Helvetica" and kind == "li":
                 text = f"- {value}"
             pdf.set_x(x)
-            pdf.multi_cell(width, size * 0.5, clean(text), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(width, size * 0.5, clean(text), new_x="LMARGIN", new_y="NEXT")  # type: ignore[no-untyped-call]
 
     if cv.side:
         write(cv.banner, 10, 190)
