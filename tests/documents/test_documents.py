@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.kit.event_bus import event_bus
+from backend.kit.event_bus import EventBus
 from backend.kit.storage import drain_background, get_storage
 from tests.documents.helpers import (
     PNG_BYTES,
@@ -458,9 +458,8 @@ async def test_document_updated_has_one_shape(client: httpx.AsyncClient, app: An
             "/api/v1/jobs", headers=headers, params={"document_id": document["id"]}
         )
         await wait_for_job(client, headers, jobs.json()["items"][0]["id"])
-    bus = event_bus()
-    assert bus is not None
-    recent = await bus.recent(tenant.id, None)
+    settings = app.state.settings
+    recent = await EventBus(app.state.redis, settings.redis_key_prefix).recent(tenant.id, None)
     updates = [event["data"] for event in recent if event["type"] == "document.updated"]
     assert len(updates) >= 2  # the title change, and extraction's status changes
     for data in updates:
