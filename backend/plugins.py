@@ -132,7 +132,7 @@ PLUGINS: tuple[Plugin, ...] = (
     Plugin(
         "documents",
         routers=(documents_router,),
-        job_types=(document_tasks.extract_text,),
+        job_types=(document_tasks.extract_text, document_tasks.extract_fields),
         references={"document": document_service.is_live},
         usage_providers={"storage_bytes": document_service.storage_usage},
         stats_providers={

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     case_metadata_max_bytes: int = Field(default=16384, ge=64)
     case_metadata_max_depth: int = Field(default=5, ge=1, le=50)
     soft_delete_retention_days: int = Field(default=30, ge=0)
+    # Document intelligence: with `ocr: auto`, a PDF page whose text layer
+    # holds fewer visible characters than this is rendered and OCR'd.
+    ocr_min_page_chars: int = Field(default=20, ge=0, le=10_000)
     plans: dict[str, PlanSpec] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     mail_backend: MailBackendName = MailBackendName.CONSOLE
     mail_from: str = "Dossier <no-reply@localhost>"

@@ -28,10 +28,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from backend.documents.service import document_service
 from backend.kit.db import system_scope, tenant_scope
 from backend.plugins import PLUGINS
 from backend.roles.permissions import Permission, catalogue
 from tests.documents.helpers import unique_pdf
+from tests.documents.intelligence.corpus import text_page
 from tests.factories import (
     PASSWORD,
     TenantFixture,
@@ -290,6 +292,30 @@ def _pdfs(world: World, params: dict[str, str]) -> list[tuple[str, Any]]:
 async def _document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     document = await _owner_post(world, client, "/api/v1/documents", files=_pdf(world, {}))
     return {"id": document["id"]}
+
+
+_PROCESSED: dict[uuid.UUID, dict[str, str]] = {}
+
+
+async def _page_of(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return {**await _processed_document(world, client), "number": "1"}
+
+
+async def _processed_document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    """A PDF of `world.tenant`, its text extracted (through `ensure_text`);
+    one per world, since the routes using it only read it."""
+    if world.tenant.id in _PROCESSED:
+        return _PROCESSED[world.tenant.id]
+    content = text_page([f"Matrix document {uuid.uuid4().hex}"])
+    document = await _owner_post(
+        world, client, "/api/v1/documents", files={"file": ("m.pdf", content, "application/pdf")}
+    )
+    document_id = uuid.UUID(document["id"])
+    with tenant_scope(world.tenant.id):
+        async with world.app.state.db.transaction() as session:
+            await document_service.ensure_text(session, world.app.state.settings, document_id)
+    _PROCESSED[world.tenant.id] = {"id": str(document_id)}
+    return _PROCESSED[world.tenant.id]
 
 
 async def _deleted_document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -759,6 +785,43 @@ ROUTES: list[Route] = [
     ),
     # The signed link needs no credentials and ignores any sent.
     Route("GET", "/api/v1/documents/{id}/download?{query}", PUBLIC, setup=_signed_download),
+    # --- Document intelligence ---
+    Route(
+        "POST",
+        "/api/v1/documents/search",
+        Permission.DOCUMENTS_READ,
+        body=lambda world, params: {
+            "filter": {"field": "document_type", "op": "exists", "value": False}
+        },
+    ),
+    Route(
+        "GET",
+        "/api/v1/documents/{id}/text",
+        Permission.DOCUMENTS_READ,
+        setup=_processed_document,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/documents/{id}/pages",
+        Permission.DOCUMENTS_READ,
+        setup=_processed_document,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/documents/{id}/pages/{number}",
+        Permission.DOCUMENTS_READ,
+        setup=_page_of,
+        item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/documents/{id}/pages/{number}/image",
+        Permission.DOCUMENTS_READ,
+        setup=_page_of,
+        item=True,
+    ),
     # --- Resumable uploads ---
     Route(
         "POST",

@@ -3,22 +3,27 @@ change, delete, restore, content download and signed download URLs."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.documents.models import Document, DocumentStatus
+from backend.documents.intelligence.render import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
+from backend.documents.models import Document, DocumentPage, DocumentStatus, DocumentType
 from backend.documents.schemas import (
     BulkAnswer,
     DocumentOut,
     DocumentUpdate,
     DownloadUrl,
+    PageDetail,
+    PageOut,
+    SearchRequest,
     documents_out,
 )
 from backend.documents.service import (
@@ -29,8 +34,8 @@ from backend.documents.service import (
 from backend.documents.uploading import upload_service
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
-from backend.kit.errors import NotFound
-from backend.kit.http import blob_response
+from backend.kit.errors import NotFound, ValidationFailed
+from backend.kit.http import blob_response, etag_matches
 from backend.kit.multipart import MultipartReader
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
 from backend.kit.storage import get_storage
@@ -41,6 +46,8 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 
 SORTABLE = ["created_at", "updated_at", "title", "size"]
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
+METADATA_KEY = re.compile(r"^metadata\.([A-Za-z0-9_\-]{1,64})$")
+MAX_METADATA_FILTERS = 10
 
 
 def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
@@ -61,6 +68,10 @@ def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
                             "description": {"type": "string"},
                             "tags": {"type": "string", "description": "comma-separated"},
                             "case_id": {"type": "string", "format": "uuid"},
+                            "metadata": {
+                                "type": "string",
+                                "description": "a JSON object (at most 16 KiB)",
+                            },
                         },
                     }
                 }
@@ -138,6 +149,17 @@ async def list_documents(
     mime_type: Annotated[str | None, Query(max_length=100)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    document_type: DocumentType | None = None,
+    language: Annotated[str | None, Query(max_length=20)] = None,
+    supplier: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Case-insensitive substring of `supplier_name`, or an exact "
+            "`supplier_vat_id`",
+        ),
+    ] = None,
     q: Annotated[
         str | None,
         Query(
@@ -149,6 +171,8 @@ async def list_documents(
     ] = None,
     include_deleted: bool = False,
 ) -> Any:
+    """Filters also take `metadata.<key>=<value>` (string equality of the
+    user metadata's key; several are ANDed)."""
     if include_deleted:
         deny_include_deleted(principal.permissions, Permission.DOCUMENTS_DELETE)
     result = await document_service.list_documents(
@@ -162,8 +186,56 @@ async def list_documents(
         mime_type=mime_type,
         created_after=created_after,
         created_before=created_before,
+        document_type=document_type,
+        language=language,
+        supplier=supplier,
+        metadata=_metadata_filter(request),
         q=q,
     )
+    return result.envelope(documents_out(result.items))
+
+
+def _metadata_filter(request: Request) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        match = METADATA_KEY.match(name)
+        if match is None:
+            if name.startswith("metadata."):
+                raise ValidationFailed(
+                    "metadata keys are 1-64 letters, digits, _ or -",
+                    errors=[{"loc": ["query", name], "msg": "invalid key", "type": "value_error"}],
+                )
+            continue
+        if len(value) > 500:
+            raise ValidationFailed(
+                "metadata values are at most 500 characters",
+                errors=[{"loc": ["query", name], "msg": "too long", "type": "string_too_long"}],
+            )
+        found[match.group(1)] = value
+    if len(found) > MAX_METADATA_FILTERS:
+        raise ValidationFailed(
+            f"At most {MAX_METADATA_FILTERS} metadata filters",
+            errors=[{"loc": ["query"], "msg": "too many metadata filters", "type": "value_error"}],
+        )
+    return found
+
+
+@router.post(
+    "/search",
+    response_model=Page[DocumentOut] | CursorPage[DocumentOut],
+    responses={422: {}},
+)
+async def search_documents(
+    body: SearchRequest,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+) -> Any:
+    """Documents matching a filter in the JSON filter language (`and`, `or`,
+    `not`, `{"field", "op", "value"}`; see the README), optionally a
+    full-text `q` (in each document's language), with the list contract
+    (`sort`, `limit`/`cursor` or `page`/`page_size`). Without `sort`, a
+    search with `q` is ranked by relevance."""
+    result = await document_service.search(session, body)
     return result.envelope(documents_out(result.items))
 
 
@@ -288,3 +360,82 @@ async def download_document(
         except NotFound:
             raise NotFound("Document not found") from None
         return await _content_response(request, settings, document, disposition)
+
+
+PageNumber = Annotated[int, Path(ge=1, le=100_000)]
+
+
+@router.get(
+    "/{document_id}/text",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The text"},
+        404: {},
+        409: {"description": "`not_processed`: extraction has not succeeded yet"},
+    },
+)
+async def get_document_text(
+    document_id: UUID,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+    page: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> Response:
+    """The extracted text, pages separated by a form feed (`\\f`); `?page=N`
+    for one page (404 past the last)."""
+    body = await document_service.text_of(session, document_id, page)
+    return PlainTextResponse(body, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/{document_id}/pages", response_model=list[PageOut], responses={409: {}})
+async def list_document_pages(
+    document_id: UUID,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+) -> list[DocumentPage]:
+    """Each page: how it was read (`text` layer or `ocr`), its characters,
+    OCR confidence, language and size (points for PDF pages, pixels for images)."""
+    return await document_service.list_pages(session, document_id)
+
+
+@router.get(
+    "/{document_id}/pages/{number}", response_model=PageDetail, responses={404: {}, 409: {}}
+)
+async def get_document_page(
+    document_id: UUID,
+    number: PageNumber,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+) -> DocumentPage:
+    return await document_service.get_page(session, document_id, number)
+
+
+@router.get(
+    "/{document_id}/pages/{number}/image",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "The page as PNG"},
+        304: {"description": "Not modified (`If-None-Match`)"},
+        404: {},
+        415: {"description": "Not a PDF or image document"},
+    },
+)
+async def get_document_page_image(
+    document_id: UUID,
+    number: PageNumber,
+    request: Request,
+    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
+    session: DbSession,
+    settings: AppSettings,
+    width: Annotated[int, Query(ge=MIN_WIDTH, le=MAX_WIDTH)] = DEFAULT_WIDTH,
+) -> Response:
+    """A PNG preview of one page of a PDF or image document, `width` pixels
+    wide (64-2000), with a strong `ETag`; rendered off the event loop."""
+    document = await document_service.get(session, document_id)
+    etag = document_service.page_image_etag(document, number, width)
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=3600"}
+    if etag_matches(request.headers.get("if-none-match"), etag) and (
+        document.mime_type in ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+    ):
+        return Response(status_code=304, headers=headers)
+    image, etag = await document_service.page_image(session, settings, document_id, number, width)
+    return Response(image, media_type="image/png", headers=headers)

@@ -9,12 +9,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 
-from backend.documents.models import DocumentStatus
+from backend.documents.models import DocumentStatus, DocumentType, PageMethod
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_TITLE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 10_000
+MAX_METADATA_BYTES = 16 * 1024
+MAX_EXTRACTED_DATA_BYTES = 256 * 1024
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -44,6 +46,11 @@ class DocumentOut(BaseModel):
     status: DocumentStatus
     page_count: int | None
     language: str | None
+    document_type: DocumentType | None = None
+    extracted_data: dict[str, Any] | None = None
+    extraction: dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict, validation_alias="metadata_")
+    confidence: float | None = None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -66,6 +73,7 @@ class DocumentMetadata(BaseModel):
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     case_id: UUID | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
@@ -80,6 +88,13 @@ class DocumentUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     case_id: UUID | None = None
+    document_type: DocumentType | None = None
+    extracted_data: dict[str, Any] | None = Field(
+        default=None, description="Corrected fields; marks `extraction.corrected`"
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="The user's JSON object (at most 16 KiB), replaced whole"
+    )
 
     @field_validator("tags")
     @classmethod
@@ -108,3 +123,36 @@ class BulkAnswer(BaseModel):
 class DownloadUrl(BaseModel):
     url: str
     expires_at: datetime
+
+
+class PageOut(BaseModel):
+    """One page of a document's extraction."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    method: PageMethod
+    characters: int
+    confidence: float | None
+    language: str | None
+    width: float | None = Field(description="Points for PDF pages, pixels for images")
+    height: float | None
+
+
+class PageDetail(PageOut):
+    text: str
+
+
+class SearchRequest(BaseModel):
+    """`POST /documents/search`: a filter in the JSON filter language, an
+    optional full-text query, and the list parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: dict[str, Any] | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=500)
+    sort: str | None = Field(default=None, max_length=50)
+    limit: int | None = Field(default=None, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=1024)
+    page: int | None = Field(default=None, ge=1)
+    page_size: int | None = Field(default=None, ge=1, le=100)

@@ -15,33 +15,50 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import tempfile
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections import OrderedDict
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID
 
+import anyio
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.documents.content import InspectedStream, sanitise_filename
-from backend.documents.models import Document
-from backend.documents.repository import DocumentRepository
-from backend.documents.schemas import DocumentMetadata, DocumentUpdate
+from backend.documents.intelligence.extract import DocumentText, OcrMode, PageReader
+from backend.documents.intelligence.fields import ExtractedFields
+from backend.documents.intelligence.render import render_page_png
+from backend.documents.intelligence.search_dsl import compile_filter
+from backend.documents.models import Document, DocumentPage, DocumentStatus
+from backend.documents.repository import DocumentPageRepository, DocumentRepository
+from backend.documents.schemas import (
+    MAX_EXTRACTED_DATA_BYTES,
+    MAX_METADATA_BYTES,
+    DocumentMetadata,
+    DocumentUpdate,
+    SearchRequest,
+)
 from backend.jobs.service import job_service
 from backend.kit.db import current_tenant_id
 from backend.kit.errors import (
     DossierError,
+    NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from backend.kit.events import emit
 from backend.kit.http import Blob, check_if_match
 from backend.kit.models import uuid7
-from backend.kit.pagination import ListQuery, PageResult
+from backend.kit.pagination import ListQuery, PageResult, make_list_query
 from backend.kit.references import is_live
 from backend.kit.storage import (
     StagedObject,
@@ -75,6 +92,68 @@ class QuotaExceeded(DossierError):
 
 class LinkInvalid(DossierError):
     status, code = 403, "permission_denied"
+
+
+class NotProcessed(DossierError):
+    status, code = 409, "not_processed"
+
+
+T = TypeVar("T")
+RunBlocking = Callable[..., Awaitable[Any]]
+DEFAULT_OCR_LANGUAGES = ["eng", "deu"]
+PREVIEW_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+SEARCH_SORTABLE = ["created_at", "updated_at", "title", "size"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedText:
+    """A processed document's text as other domains and workloads read it
+    (`DocumentService.read_text` / `ensure_text`): the whole text, each
+    page's text, the language and the OCR confidence."""
+
+    document_id: UUID
+    text: str
+    pages: list[str]
+    language: str | None
+    confidence: float | None
+    page_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantReading:
+    """A tenant's settings for reading documents."""
+
+    ocr_languages: list[str]
+    auto_extract_fields: bool
+
+
+class _RenderCache:
+    """Rendered page previews by ETag, least recently used first out, within
+    a byte budget (per process: a repeated preview skips the render)."""
+
+    def __init__(self, budget: int = 64 * 1024 * 1024) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        if len(value) > self.budget // 8 or key in self.items:
+            return
+        self.items[key] = value
+        self.used += len(value)
+        while self.used > self.budget:
+            _, dropped = self.items.popitem(last=False)
+            self.used -= len(dropped)
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @dataclass(slots=True)
@@ -232,6 +311,7 @@ class DocumentService:
             storage_key=file.staged.key,
             tags=metadata.tags,
             case_id=metadata.case_id,
+            metadata_=metadata.metadata,
             created_by=actor.id,
         )
         try:
@@ -308,6 +388,13 @@ class DocumentService:
         params = {name: value for name, value in filters.items() if value is not None}
         if "tag" in params:
             params["tag"] = [params["tag"]]
+        if "supplier" in params:
+            supplier = str(params["supplier"])
+            escaped = supplier.lower().replace("\\", "\\\\").replace("%", "\\%")
+            params["supplier"] = "%" + escaped.replace("_", "\\_") + "%"
+            params["supplier_vat"] = "".join(supplier.split()).upper()
+        if not params.get("metadata", True):
+            params.pop("metadata")
         used = frozenset(params)
         params["tenant_id"] = _tenant()
 
@@ -318,6 +405,35 @@ class DocumentService:
             return await repository.paginate_ranked(build(), params, query)
         key = ("documents", include_deleted, used)
         return await repository.paginate_rows(key, build, params, query)
+
+    async def search(
+        self, session: AsyncSession, body: SearchRequest, *, include_deleted: bool = False
+    ) -> PageResult[Any]:
+        """`POST /documents/search`: the JSON filter compiled into the list
+        statement (one parameterised statement), with `q` and the list contract."""
+        query = make_list_query(
+            SEARCH_SORTABLE,
+            body.sort or "-created_at",
+            page=body.page,
+            page_size=body.page_size,
+            limit=body.limit,
+            cursor=body.cursor,
+        )
+        condition = compile_filter(body.filter)
+        repository = DocumentRepository(session)
+        used = frozenset({"q"} if body.q else set())
+        params: dict[str, Any] = {"tenant_id": _tenant()}
+        if body.q:
+            params["q"] = body.q
+
+        def build() -> Any:
+            return repository.listed_rows(include_deleted=include_deleted, filters=used).where(
+                condition
+            )
+
+        if body.q and body.sort is None and not query.keyset:
+            return await repository.paginate_ranked(build(), params, query)
+        return await repository.paginate_rows(None, build, params, query)
 
     # ------------------------------------------------------------------ change
     async def update(
@@ -333,12 +449,29 @@ class DocumentService:
         document = await repository.get_or_raise(document_id)
         check_if_match(if_match, document.version)
         values = changes.model_dump(exclude_unset=True)
-        for field in ("title", "tags"):
+        for field in ("title", "tags", "metadata"):
             if field in values and values[field] is None:
                 raise _field_error(field, f"{field} cannot be null")
         if values.get("case_id") is not None:
             await _ensure_live_case(session, values["case_id"], "case_id")
+        if "metadata" in values:
+            check_metadata(values["metadata"])
+            values["metadata_"] = values.pop("metadata")
+        if "extracted_data" in values:
+            if values["extracted_data"] is not None and (
+                json_size(values["extracted_data"]) > MAX_EXTRACTED_DATA_BYTES
+            ):
+                raise PayloadTooLarge(
+                    f"extracted_data is larger than {MAX_EXTRACTED_DATA_BYTES} bytes"
+                )
+            # A person's correction: kept, and never overwritten by a re-run.
+            values["extraction"] = {
+                "confidence": dict((document.extraction or {}).get("confidence") or {}),
+                "corrected": True,
+            }
         applied = await repository.update(document, values)
+        if "metadata_" in applied:
+            applied["metadata"] = applied.pop("metadata_")
         if applied:
             await audit_service.record(
                 session, actor, "document.updated", "document", document.id, applied
@@ -411,6 +544,225 @@ class DocumentService:
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
         return await DocumentRepository(session).in_case(case_id)
 
+    # ------------------------------------------------------------ intelligence
+    async def tenant_reading(self, session: AsyncSession) -> TenantReading:
+        """The tenant's `ocr_languages` (default eng + deu) and
+        `auto_extract_fields` (default on) settings."""
+        tenant = await tenant_service.get_tenant(session, _tenant())
+        values = tenant.settings or {}
+        languages = values.get("ocr_languages")
+        if not (
+            isinstance(languages, list)
+            and languages
+            and all(isinstance(item, str) for item in languages)
+        ):
+            languages = list(DEFAULT_OCR_LANGUAGES)
+        return TenantReading(
+            ocr_languages=languages,
+            auto_extract_fields=values.get("auto_extract_fields", True) is not False,
+        )
+
+    async def _processed(self, session: AsyncSession, document_id: UUID) -> Document:
+        document = await DocumentRepository(session).get_or_raise(document_id)
+        if document.status != DocumentStatus.PROCESSED:
+            raise NotProcessed("The document's text extraction has not succeeded yet")
+        return document
+
+    async def read_text(self, session: AsyncSession, document_id: UUID) -> ExtractedText:
+        """A processed document's text and its pages' texts (409
+        `not_processed` before extraction succeeded). For domains and
+        workloads that read documents (marking, CV ingestion)."""
+        document = await self._processed(session, document_id)
+        pages = await DocumentPageRepository(session).texts(_tenant(), document_id)
+        text = await DocumentRepository(session).text_of(document_id) or ""
+        return ExtractedText(
+            document_id=document.id,
+            text=text,
+            pages=pages or ([text] if text else []),
+            language=document.language,
+            confidence=document.confidence,
+            page_count=document.page_count,
+        )
+
+    async def text_of(self, session: AsyncSession, document_id: UUID, page: int | None) -> str:
+        """The whole text (pages separated by a form feed) or one page's."""
+        extracted = await self.read_text(session, document_id)
+        if page is None:
+            return extracted.text
+        if not 1 <= page <= len(extracted.pages):
+            raise NotFound(f"The document has {len(extracted.pages)} page(s)")
+        return extracted.pages[page - 1]
+
+    async def list_pages(self, session: AsyncSession, document_id: UUID) -> list[DocumentPage]:
+        await self._processed(session, document_id)
+        return await DocumentPageRepository(session).pages_of(_tenant(), document_id)
+
+    async def get_page(self, session: AsyncSession, document_id: UUID, number: int) -> DocumentPage:
+        await self._processed(session, document_id)
+        page = await DocumentPageRepository(session).page(_tenant(), document_id, number)
+        if page is None:
+            raise NotFound("No such page")
+        return page
+
+    def page_image_etag(self, document: Document, number: int, width: int) -> str:
+        return f'"{document.sha256[:40]}-p{number}-w{width}"'
+
+    async def page_image(
+        self, session: AsyncSession, settings: Settings, document_id: UUID, number: int, width: int
+    ) -> tuple[bytes, str]:
+        """A PNG of one page of a PDF or image document, `width` pixels wide,
+        and its strong ETag; rendered in a worker thread, cached per process.
+        415 for other types, 404 past the last page."""
+        document = await DocumentRepository(session).get_or_raise(document_id)
+        if document.mime_type not in PREVIEW_TYPES:
+            raise UnsupportedMediaType("Only PDF and image documents have page images")
+        etag = self.page_image_etag(document, number, width)
+        cached = _render_cache.get(etag)
+        if cached is not None:
+            return cached, etag
+        storage = get_storage(settings)
+        with tempfile.TemporaryDirectory(prefix="dossier-render-") as folder:
+            path = Path(folder) / "content"
+            await _download(storage, document.storage_key, path)
+            image = await anyio.to_thread.run_sync(
+                render_page_png, path, document.mime_type, number, width
+            )
+        if image is None:
+            raise NotFound("No such page")
+        _render_cache.put(etag, image)
+        return image, etag
+
+    async def store_extraction(
+        self, session: AsyncSession, document_id: UUID, result: DocumentText
+    ) -> Document | None:
+        """Write an extraction: text, pages, language, confidence, status
+        `processed`; events after commit. None when the document is gone."""
+        repository = DocumentRepository(session)
+        document = await repository.get(document_id)
+        if document is None:
+            return None
+        await DocumentPageRepository(session).replace(
+            _tenant(), document_id, [page.as_row() for page in result.pages]
+        )
+        await repository.write_extraction(
+            document,
+            {
+                "extracted_text": result.text,
+                "page_count": result.page_count,
+                "language": result.language,
+                "confidence": result.confidence,
+                "status": DocumentStatus.PROCESSED,
+            },
+        )
+        data = {
+            "document_id": str(document.id),
+            "status": "processed",
+            "page_count": result.page_count,
+            "language": result.language,
+            "ocr_pages": result.ocr_pages,
+        }
+        emit(session, "document.processed", data)
+        await self.announce_change(
+            session, document_id, ["confidence", "language", "page_count", "status"]
+        )
+        return document
+
+    async def set_status(
+        self, session: AsyncSession, document_id: UUID, status: DocumentStatus
+    ) -> None:
+        repository = DocumentRepository(session)
+        document = await repository.get(document_id)
+        if document is not None and document.status != status:
+            document.status = status
+            await session.flush()
+            await self.announce_change(session, document_id, ["status"])
+
+    async def ensure_text(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        document_id: UUID,
+        *,
+        run_blocking: RunBlocking | None = None,
+        ocr: OcrMode = "auto",
+    ) -> ExtractedText:
+        """A document's text, extracting it now (and storing the result) if
+        it was not processed yet: for job handlers of other workloads that
+        need the text of a freshly uploaded document. `run_blocking` is the
+        job context's (`ctx.run_blocking`); without it a thread is used."""
+        document = await DocumentRepository(session).get_or_raise(document_id)
+        if document.status != DocumentStatus.PROCESSED:
+            reading = await self.tenant_reading(session)
+            result = await self.extract_file(
+                settings,
+                document.storage_key,
+                document.mime_type,
+                ocr=ocr,
+                languages=reading.ocr_languages,
+                min_page_chars=settings.ocr_min_page_chars,
+                run_blocking=run_blocking,
+            )
+            await self.store_extraction(session, document_id, result)
+        return await self.read_text(session, document_id)
+
+    async def extract_file(
+        self,
+        settings: Settings,
+        storage_key: str,
+        mime_type: str,
+        *,
+        ocr: OcrMode,
+        languages: list[str],
+        min_page_chars: int,
+        run_blocking: RunBlocking | None = None,
+        on_page: Callable[[int, int, str], Awaitable[None]] | None = None,
+    ) -> DocumentText:
+        """Download a stored file and read it page by page off the event loop
+        (`on_page(done, total, method)` after each page: progress, cancel)."""
+        blocking: RunBlocking = run_blocking or _to_thread
+        with tempfile.TemporaryDirectory(prefix="dossier-extract-") as folder:
+            path = Path(folder) / "content"
+            await _download(get_storage(settings), storage_key, path)
+            reader = PageReader(
+                path, mime_type, ocr=ocr, languages=languages, min_page_chars=min_page_chars
+            )
+            count = await blocking(reader.count)
+            pages = []
+            for index in range(count):
+                page = await blocking(reader.page, index)
+                pages.append(page)
+                if on_page is not None:
+                    await on_page(index + 1, count, page.method)
+            return reader.finish(pages)
+
+    async def store_fields(
+        self, session: AsyncSession, document_id: UUID, extracted: ExtractedFields
+    ) -> tuple[Document | None, bool]:
+        """Write classification and fields, unless a person corrected them
+        (then they stay; answers False)."""
+        repository = DocumentRepository(session)
+        document = await repository.get(document_id)
+        if document is None:
+            return None, False
+        if (document.extraction or {}).get("corrected"):
+            return document, False
+        confidence = {"document_type": extracted.type_confidence, **extracted.confidence}
+        applied = await repository.update(
+            document,
+            {
+                "document_type": extracted.document_type,
+                "extracted_data": extracted.data,
+                "extraction": {"confidence": confidence, "corrected": False},
+            },
+        )
+        if applied:
+            emit(
+                session,
+                "document.updated",
+                {**document_event(document), "changes": sorted(applied)},
+            )
+        return document, True
+
     # --------------------------------------------------------- signed download
     def sign_download(
         self, settings: Settings, document: Document, now: float | None = None
@@ -446,6 +798,16 @@ def _signature(settings: Settings, document_id: UUID, tenant_id: UUID, expires: 
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+async def _download(storage: Storage, key: str, path: Path) -> None:
+    async with await anyio.open_file(path, "wb") as handle:
+        async for chunk in storage.open_range(key):
+            await handle.write(chunk)
+
+
+async def _to_thread(function: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(function, *args)
+
+
 def _tenant() -> UUID:
     tenant_id = current_tenant_id()
     if tenant_id is None:
@@ -458,9 +820,16 @@ async def _ensure_live_case(session: AsyncSession, case_id: UUID, field: str) ->
         raise _field_error(field, "No such case in this tenant")
 
 
+def check_metadata(value: dict[str, Any]) -> None:
+    """413 above 16 KiB of JSON."""
+    if json_size(value) > MAX_METADATA_BYTES:
+        raise PayloadTooLarge(f"metadata is larger than {MAX_METADATA_BYTES} bytes of JSON")
+
+
 def deny_include_deleted(permissions: frozenset[str], permission: str) -> None:
     if permission not in permissions:
         raise PermissionDenied(f"include_deleted needs {permission}")
 
 
 document_service = DocumentService()
+_render_cache = _RenderCache()

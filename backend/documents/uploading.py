@@ -4,6 +4,7 @@ blob that does not become a document is discarded."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -20,13 +21,13 @@ from backend.documents.schemas import (
     DocumentMetadata,
     DocumentOut,
 )
-from backend.documents.service import StagedFile, document_service
+from backend.documents.service import StagedFile, check_metadata, document_service
 from backend.kit.errors import DossierError, ValidationFailed
 from backend.kit.multipart import Part
 from backend.settings import Settings
 
 FIELD_LIMIT = 1024 * 1024  # bytes of one text form field
-METADATA_FIELDS = ("title", "description", "tags", "case_id")
+METADATA_FIELDS = ("title", "description", "tags", "case_id", "metadata")
 
 
 def _metadata(fields: dict[str, str]) -> DocumentMetadata:
@@ -36,6 +37,17 @@ def _metadata(fields: dict[str, str]) -> DocumentMetadata:
             values[name] = fields[name]
     if "tags" in fields:
         values["tags"] = [tag for tag in fields["tags"].split(",") if tag.strip()]
+    if fields.get("metadata"):
+        # The user's JSON object (at most 16 KiB: 413 above).
+        try:
+            values["metadata"] = json.loads(fields["metadata"])
+        except ValueError:
+            raise ValidationFailed(
+                "metadata must be a JSON object",
+                errors=[{"loc": ["body", "metadata"], "msg": "invalid JSON", "type": "json"}],
+            ) from None
+        if isinstance(values["metadata"], dict):
+            check_metadata(values["metadata"])
     try:
         return DocumentMetadata.model_validate(values)
     except ValidationError as error:

@@ -125,6 +125,33 @@ def _query_error(field: str, message: str) -> ValidationFailed:
     )
 
 
+def make_list_query(
+    sortable: Sequence[str],
+    sort: str,
+    *,
+    page: int | None = None,
+    page_size: int | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ListQuery:
+    """The list parameters checked against `sortable` fields (from a query
+    string through `list_query`, or from a JSON body such as a search)."""
+    spec = SortSpec(sort.removeprefix("-"), sort.startswith("-"))
+    if spec.field not in sortable:
+        raise _query_error("sort", f"sort must be one of: {', '.join(sortable)}")
+    keyset = limit is not None or cursor is not None
+    if keyset and (page is not None or page_size is not None):
+        raise _query_error("cursor", "use either page/page_size or limit/cursor")
+    if keyset:
+        return ListQuery(
+            sort=spec,
+            page_size=limit or DEFAULT_PAGE_SIZE,
+            keyset=True,
+            after=decode_cursor(cursor, spec) if cursor else None,
+        )
+    return ListQuery(sort=spec, page=page or 1, page_size=page_size or DEFAULT_PAGE_SIZE)
+
+
 def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
     """A dependency parsing the list parameters against `sortable` fields."""
     allowed = ", ".join(f"`{name}`" for name in sortable)
@@ -149,19 +176,8 @@ def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
             str | None, Query(max_length=1024, description="Keyset pagination: `next_cursor`")
         ] = None,
     ) -> ListQuery:
-        spec = SortSpec(sort.removeprefix("-"), sort.startswith("-"))
-        if spec.field not in sortable:
-            raise _query_error("sort", f"sort must be one of: {', '.join(sortable)}")
-        keyset = limit is not None or cursor is not None
-        if keyset and (page is not None or page_size is not None):
-            raise _query_error("cursor", "use either page/page_size or limit/cursor")
-        if keyset:
-            return ListQuery(
-                sort=spec,
-                page_size=limit or DEFAULT_PAGE_SIZE,
-                keyset=True,
-                after=decode_cursor(cursor, spec) if cursor else None,
-            )
-        return ListQuery(sort=spec, page=page or 1, page_size=page_size or DEFAULT_PAGE_SIZE)
+        return make_list_query(
+            sortable, sort, page=page, page_size=page_size, limit=limit, cursor=cursor
+        )
 
     return Depends(dependency)

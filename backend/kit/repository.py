@@ -163,7 +163,7 @@ class Repository(Generic[M]):
 
     async def paginate_rows(
         self,
-        key: Hashable,
+        key: Hashable | None,
         build: Callable[[], Select[Any]],
         params: dict[str, Any],
         query: ListQuery,
@@ -172,11 +172,15 @@ class Repository(Generic[M]):
         read on the session's connection), built by `build` once per `key`
         and query shape with `bindparam`s for the values in `params` — so no
         request pays for building a statement or computing its cache key.
-        The columns must include `id` and the sort field under their names."""
+        The columns must include `id` and the sort field under their names.
+        A `key` of None builds the statement for this call only (a statement
+        whose shape varies without bound, such as a compiled search filter)."""
         shape = (key, query.sort, query.keyset, _after_shape(query))
-        statements = _ROW_PAGES.get(shape)
+        statements = _ROW_PAGES.get(shape) if key is not None else None
         if statements is None:
-            statements = _ROW_PAGES[shape] = self._row_statements(build(), query)
+            statements = self._row_statements(build(), query)
+            if key is not None:
+                _ROW_PAGES[shape] = statements
         page, count = statements
         values = {**params, "page_limit": query.page_size + (1 if query.keyset else 0)}
         connection = await self.session.connection()

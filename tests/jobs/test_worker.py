@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend.documents.tasks import tesseract_available
+from backend.documents.intelligence.ocr import installed_languages
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import make_case, make_document, raise_job_cap, running_worker, wait_for_job
 
@@ -152,7 +152,7 @@ async def test_extract_text_from_latin1_plain_text(client: Any, app: Any) -> Non
     assert "Résumé du comité" in row.extracted_text
 
 
-@pytest.mark.skipif(not tesseract_available(), reason="Tesseract OCR is not installed")
+@pytest.mark.skipif(not installed_languages(), reason="Tesseract OCR is not installed")
 async def test_extract_text_from_image_by_ocr(client: Any, app: Any) -> None:
     _, found = await _extract(
         client, app, png_with_text("HELLO DOSSIER OCR"), "scan.png", "image/png"
