@@ -12,6 +12,7 @@ rolls back).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -171,6 +172,50 @@ class DocumentService:
         staged.content_type = inspected.mime_type
         return StagedFile(
             document_id=document_id,
+            staged=staged,
+            storage=storage,
+            filename=sanitise_filename(filename),
+            mime_type=inspected.mime_type,
+            size=inspected.size,
+            sha256=staged.sha256,
+        )
+
+    async def stage_stored(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage,
+        key: str,
+        filename: str | None,
+        claimed_type: str | None,
+    ) -> StagedFile:
+        """A file a client sent straight to storage (assembled under `key`),
+        streamed back — never loaded whole — to hash, measure and type-check
+        it as an upload; the document then keeps that object. Refused (or on
+        any error) the object is deleted."""
+        inspected = InspectedStream(
+            storage.open_range(key),
+            max_bytes=settings.max_upload_bytes,
+            allowed_types=settings.upload_allowed_types,
+            claimed_type=claimed_type,
+        )
+        digest = hashlib.sha256()
+        try:
+            async for chunk in inspected:
+                await asyncio.to_thread(digest.update, chunk)
+        except BaseException:
+            await storage.delete(key)
+            raise
+        assert inspected.mime_type is not None
+        staged = StagedObject(
+            key=key,
+            size=inspected.size,
+            content_type=inspected.mime_type,
+            sha256=digest.hexdigest(),
+            stored=True,
+        )
+        return StagedFile(
+            document_id=uuid7(),
             staged=staged,
             storage=storage,
             filename=sanitise_filename(filename),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from backend.scans.mesh_types import HEAD_BYTES, MeshFormat, MeshKind, detect_file
+from backend.documents.meshes import HEAD_BYTES, MeshFormat, MeshKind, detect_file
 from backend.scans.segmentation import Mesh, MeshError, component_labels, merge_vertices
 
 _STL_RECORD = np.dtype(
@@ -96,9 +96,3 @@ def measure_mesh(kind: MeshKind, mesh: Mesh) -> dict[str, Any]:
         "watertight": watertight,
         "components": len(np.unique(labels)),
     }
-
-
-def analyze_file(path: str, max_faces: int | None = None) -> dict[str, Any]:
-    """Read and measure the mesh at `path` (the `scan.analyze` work)."""
-    kind, mesh = read_mesh(Path(path), max_faces)
-    return measure_mesh(kind, mesh)

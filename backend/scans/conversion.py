@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trimesh
 
-from backend.scans.mesh_types import MeshFormat
+from backend.documents.meshes import MeshFormat
 from backend.scans.segmentation import Mesh
 
 _EXPORT_TYPE = {

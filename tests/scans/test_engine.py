@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import trimesh
 
+from backend.documents.meshes import HEAD_BYTES, MeshFormat, detect, sniff
 from backend.scans import sandbox
-from backend.scans.analysis import analyze_file, read_mesh
+from backend.scans.analysis import read_mesh
 from backend.scans.conversion import write
-from backend.scans.mesh_types import HEAD_BYTES, MeshFormat, detect, sniff
+from backend.scans.pipeline import analyze_file
 from backend.scans.segmentation import Mesh, MeshError, merge_vertices, segment, submesh
 from tests.scans.meshes import ENCODINGS, MIME, Case, disjoint_bodies, encode, open_shell, terraced
 
@@ -217,13 +218,13 @@ def test_the_face_limit_is_checked_before_reading() -> None:
 def test_sandbox_runs_the_analysis_and_reports_errors_and_limits(tmp_path: Path) -> None:
     limits = sandbox.Limits(memory_bytes=1 << 30, cpu_seconds=60)
     path = _file(tmp_path, CASES["bodies"], "stl-binary")
-    outcome = sandbox.run_sync("backend.scans.analysis:analyze_file", str(path), limits=limits)
+    outcome = sandbox.run_sync("backend.scans.pipeline:analyze_file", str(path), limits=limits)
     assert outcome.result["faces"] == len(CASES["bodies"].mesh.faces)
     assert outcome.peak_rss_bytes > 0
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a mesh at all\n")
     with pytest.raises(sandbox.SandboxError, match="not an STL, PLY, OBJ or GLB") as failed:
-        sandbox.run_sync("backend.scans.analysis:analyze_file", str(junk), limits=limits)
+        sandbox.run_sync("backend.scans.pipeline:analyze_file", str(junk), limits=limits)
     assert failed.value.kind == "MeshError"
     # 1M triangles in 50 MB of STL cannot be merged in 8 MB of extra memory.
     big = tmp_path / "big.stl"
@@ -236,7 +237,7 @@ def test_sandbox_runs_the_analysis_and_reports_errors_and_limits(tmp_path: Path)
         handle.write(records.tobytes())
     tight = sandbox.Limits(memory_bytes=8 << 20, cpu_seconds=60)
     with pytest.raises(sandbox.SandboxError) as limited:
-        sandbox.run_sync("backend.scans.analysis:analyze_file", str(big), limits=tight)
+        sandbox.run_sync("backend.scans.pipeline:analyze_file", str(big), limits=tight)
     assert limited.value.kind in {"MemoryError", "killed"}
 
 

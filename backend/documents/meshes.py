@@ -1,10 +1,12 @@
-"""What a mesh file is, from its bytes: binary or ASCII STL, binary or ASCII
-PLY, OBJ or glTF binary (GLB).
+"""What a 3-D mesh file is, from its bytes (documents accept meshes, typed
+by content like every upload): binary or ASCII STL, binary or ASCII PLY,
+OBJ or glTF binary (GLB).
 
 `sniff(head)` decides from the first bytes of a stream; `confirm(kind, head,
 size)` checks what only the whole size can tell (a binary STL is exactly
 84 + 50·n bytes for its n triangles, a GLB's header states its length).
-Nothing here parses geometry: that happens in the analysis child process.
+Nothing here parses geometry: the scans workload does that, in a sandboxed
+child process.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ MESH_ALIASES = {
 HEAD_BYTES = 8192
 _BINARY_STL_HEADER = 84
 _BINARY_STL_TRIANGLE = 50
-# Bytes that never occur in an ASCII mesh file (tab, LF, FF, CR allowed).
-_CONTROL = bytes(set(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}) + b"\x7f"
+# Bytes that never occur in text (tab, LF, FF, CR and escape allowed, as
+# for plain-text documents).
+_CONTROL = bytes(set(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}) + b"\x7f"
 _PLY_FORMAT = re.compile(
     rb"^format\s+(ascii|binary_little_endian|binary_big_endian)\s+1\.0\s*$", re.M
 )
