@@ -1,4 +1,5 @@
-"""Scans workload: segmentations, their segments and the segments' files.
+"""Scans workload: segmentations, their segments and the segments' files;
+documents get `metadata` (what processing learnt, `mesh` for 3-D meshes).
 
 Revision ID: 0009
 Revises: 0003
@@ -33,6 +34,12 @@ def _common() -> list[sa.Column]:  # type: ignore[type-arg]
 
 def upgrade() -> None:
     role = get_settings().db_app_role
+
+    # What processing learnt about a document (`metadata.mesh` for 3-D meshes).
+    op.add_column(
+        "documents",
+        sa.Column("metadata", postgresql.JSONB(), server_default="{}", nullable=False),
+    )
 
     op.create_table(
         "segmentations",
@@ -113,3 +120,4 @@ def downgrade() -> None:
         for statement in rls.drop_tenant_policy(table):
             op.execute(statement)
         op.drop_table(table)
+    op.drop_column("documents", "metadata")

@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Boolean, Computed, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.kit.models import Base, SoftDeletable, TenantOwned, Versioned
@@ -75,6 +76,10 @@ class Document(Base, TenantOwned, SoftDeletable, Versioned):
     extracted_text: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
     page_count: Mapped[int | None] = mapped_column(Integer, default=None)
     language: Mapped[str | None] = mapped_column(String(20), default=None)
+    # What processing learnt about the file, by kind (`mesh` for 3-D scans).
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, default=dict, server_default="{}"
+    )
     created_by: Mapped[UUID | None] = mapped_column(PG_UUID(as_uuid=True), default=None)
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(DOCUMENT_SEARCH_VECTOR, persisted=True), deferred=True

@@ -28,6 +28,7 @@ LISTED: tuple[Any, ...] = (
     Document.status,
     Document.page_count,
     Document.language,
+    Document.metadata_.label("metadata"),
     Document.version,
     Document.created_at,
     Document.updated_at,

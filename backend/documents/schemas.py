@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
 
 from backend.documents.models import DocumentStatus
 
@@ -44,6 +52,11 @@ class DocumentOut(BaseModel):
     status: DocumentStatus
     page_count: int | None
     language: str | None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("metadata", "metadata_"),
+        description="What processing learnt about the file (`mesh` for 3-D meshes)",
+    )
     version: int
     created_at: datetime
     updated_at: datetime

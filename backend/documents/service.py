@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.documents.content import InspectedStream, sanitise_filename
-from backend.documents.models import Document
+from backend.documents.models import Document, DocumentStatus
 from backend.documents.repository import DocumentRepository
 from backend.documents.schemas import DocumentMetadata, DocumentUpdate
 from backend.jobs.service import job_service
@@ -328,6 +328,33 @@ class DocumentService:
             max_attempts=settings.job_default_max_attempts,
             created_by=actor.id,
         )
+
+    async def source(self, session: AsyncSession, document_id: UUID) -> Document:
+        """A live document, for a job that reads its file (404 if gone)."""
+        return await DocumentRepository(session).get_or_raise(document_id)
+
+    async def record_processing(
+        self,
+        session: AsyncSession,
+        document_id: UUID,
+        status: DocumentStatus,
+        metadata: dict[str, Any] | None = None,
+    ) -> Document | None:
+        """A processing job's outcome: the document's status, and what it
+        learnt merged into `metadata` (key by key); emits `document.updated`
+        (and `document.processed`). None when the document is gone."""
+        document = await DocumentRepository(session).get(document_id)
+        if document is None:
+            return None
+        values: dict[str, Any] = {"status": status}
+        if metadata:
+            values["metadata_"] = {**document.metadata_, **metadata}
+        await DocumentRepository(session).update(document, values)
+        event = {**document_event(document), "status": str(status)}
+        emit(session, "document.updated", event)
+        if status == DocumentStatus.PROCESSED:
+            emit(session, "document.processed", event)
+        return document
 
     # -------------------------------------------------------------------- read
     async def get(

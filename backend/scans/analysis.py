@@ -15,7 +15,7 @@ import numpy as np
 import trimesh
 
 from backend.documents.meshes import HEAD_BYTES, MeshFormat, MeshKind, detect_file
-from backend.scans.segmentation import Mesh, MeshError, component_labels, merge_vertices
+from backend.scans.segmentation import CHUNK, Mesh, MeshError, component_labels, merge_vertices
 
 _STL_RECORD = np.dtype(
     [("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attributes", "<u2")]
@@ -29,11 +29,16 @@ def _read_binary_stl(path: Path, max_faces: int | None) -> Mesh:
         count = int(np.frombuffer(handle.read(4), "<u4")[0])
     if max_faces is not None and count > max_faces:
         raise MeshError(f"The mesh has {count} triangles; the limit is {max_faces}")
-    records = np.fromfile(path, dtype=_STL_RECORD, count=count, offset=84)
-    if len(records) != count:
-        raise MeshError("The STL file is shorter than its triangle count says")
-    soup = np.ascontiguousarray(records["vertices"]).reshape(-1, 3)
-    del records
+    # Read in chunks straight into the float32 soup (no whole-file record array).
+    soup = np.empty((count * 3, 3), dtype=np.float32)
+    with path.open("rb") as handle:
+        handle.seek(84)
+        for begin in range(0, count, CHUNK):
+            size = min(CHUNK, count - begin)
+            records = np.fromfile(handle, dtype=_STL_RECORD, count=size)
+            if len(records) != size:
+                raise MeshError("The STL file is shorter than its triangle count says")
+            soup[begin * 3 : (begin + size) * 3] = records["vertices"].reshape(-1, 3)
     return merge_vertices(soup)
 
 

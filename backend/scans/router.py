@@ -22,9 +22,13 @@ from backend.scans.schemas import (
     SegmentUpdate,
 )
 from backend.scans.segmentation import Method
-from backend.scans.service import scan_service
+from backend.scans.service import ANALYZE_JOB, scan_service
 
 router = APIRouter(tags=["scans"])
+
+for _mime_type in MESH_MIME_TYPES:
+    register_processing_job(_mime_type, ANALYZE_JOB)
+register_purger("scans", scan_service.purge)
 
 Reader = Annotated[Principal, require("scans:read")]
 Writer = Annotated[Principal, require("scans:write")]

@@ -60,26 +60,72 @@ class Mesh:
             raise MeshError("The mesh has coordinates that are not finite numbers")
 
 
+CHUNK = 1 << 16  # faces (or rows) handled at once where a whole-mesh temporary would be big
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+def _position_keys(points: NDArray[Any]) -> NDArray[np.uint64]:
+    """A 64-bit key per row from the bits of its coordinates: equal rows get
+    equal keys; unequal rows almost never do (checked by the caller)."""
+    keys = np.empty(len(points), dtype=np.uint64)
+    width = points.dtype.itemsize
+    for begin in range(0, len(points), CHUNK):
+        rows = np.ascontiguousarray(points[begin : begin + CHUNK])
+        bits = rows.view(np.uint32 if width == 4 else np.uint64).reshape(len(rows), -1)
+        words = bits.astype(np.uint64)
+        key = words[:, 0] * _MIX[0]
+        for column in range(1, words.shape[1]):
+            key ^= words[:, column] + (key << np.uint64(6)) + (key >> np.uint64(2))
+            key *= _MIX[column % 2]
+        keys[begin : begin + CHUNK] = key
+    return keys
+
+
+def _group_starts(points: NDArray[Any], order: NDArray[Any]) -> NDArray[np.bool_]:
+    """Where a new position begins in `points[order]` (compared in chunks)."""
+    count = len(order)
+    starts = np.empty(count, dtype=bool)
+    starts[0] = True
+    for begin in range(1, count, CHUNK):
+        end = min(begin + CHUNK, count)
+        np.any(
+            points[order[begin:end]] != points[order[begin - 1 : end - 1]],
+            axis=1,
+            out=starts[begin:end],
+        )
+    return starts
+
+
 def merge_vertices(vertices: NDArray[Any], faces: NDArray[Any] | None = None) -> Mesh:
     """One vertex per distinct position (exact equality, -0.0 == 0.0), faces
     re-pointed at them; without `faces`, `vertices` is a triangle soup
-    (every three rows a face, as in STL)."""
-    points = np.ascontiguousarray(vertices) + 0.0  # -0.0 -> 0.0
+    (every three rows a face, as in STL). Sorts one 64-bit key per row
+    rather than the rows themselves (a third of the memory of a row sort);
+    should two different positions share a key, the exact row sort decides."""
+    points = np.ascontiguousarray(vertices)
+    points += 0.0  # -0.0 -> 0.0
     count = len(points)
     if count == 0:
         raise MeshError("The mesh has no vertices")
-    order = np.lexsort((points[:, 2], points[:, 1], points[:, 0]))
-    ordered = points[order]
-    starts = np.empty(count, dtype=bool)
-    starts[0] = True
-    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts[1:])
-    unique = ordered[starts].astype(np.float64)
-    del ordered
+    keys = _position_keys(points)
+    order: NDArray[Any] = np.argsort(keys).astype(np.int32)
+    starts = _group_starts(points, order)
+    sorted_keys = keys[order[starts]]
+    del keys
+    if len(sorted_keys) > 1 and not np.all(sorted_keys[1:] != sorted_keys[:-1]):
+        # Two positions share a key (a collision): sort the rows exactly.
+        order = np.lexsort((points[:, 2], points[:, 1], points[:, 0]))
+        starts = _group_starts(points, order)
+    del sorted_keys
+    unique = points[order[starts]].astype(np.float64)
     group = np.cumsum(starts, dtype=np.int32)
+    del starts
     group -= 1
     inverse = np.empty(count, dtype=np.int32)
     inverse[order] = group
-    del order, group, starts
+    del order, group
     if faces is None:
         merged_faces = inverse.reshape(-1, 3)
     else:
@@ -207,31 +253,66 @@ class Segmentation:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _sorted_edges(faces: NDArray[np.int32], n_vertices: int) -> tuple[NDArray[np.int64], int]:
+    """Every face corner's edge as `(low * n + high) << shift | corner`,
+    sorted in place: runs of equal `value >> shift` are the same undirected
+    edge, and `value & mask` is the corner (face * 3 + edge) it came from."""
+    shift = max(1, int(len(faces) * 3).bit_length())
+    if (n_vertices * n_vertices) << shift >= 1 << 62:
+        raise MeshError("The mesh is too large to index its edges")
+    packed = np.empty(len(faces) * 3, dtype=np.int64)
+    corners = np.arange(3, dtype=np.int64)
+    for begin in range(0, len(faces), CHUNK):
+        chunk = faces[begin : begin + CHUNK]
+        start = chunk.astype(np.int64)
+        end = np.roll(start, -1, axis=1)
+        low = np.minimum(start, end)
+        high = np.maximum(start, end)
+        value = (low * n_vertices + high) << shift
+        value |= (np.arange(begin, begin + len(chunk), dtype=np.int64)[:, None] * 3) + corners
+        packed[begin * 3 : (begin + len(chunk)) * 3] = value.reshape(-1)
+    packed.sort()
+    return packed, shift
+
+
 def watertight_groups(mesh: Mesh, labels: NDArray[np.int32], count: int) -> NDArray[np.bool_]:
     """Per label: is the part closed, every edge shared by exactly two of its
     faces with opposite directions (a consistently wound closed surface)?"""
     faces = mesh.faces
-    n = len(mesh.vertices)
-    start = faces.reshape(-1).astype(np.int64)
-    end = faces[:, [1, 2, 0]].reshape(-1).astype(np.int64)
-    key = np.minimum(start, end) * n + np.maximum(start, end)
-    sign = np.where(start < end, 1, -1).astype(np.int8)
-    del start, end
-    edge_labels = np.repeat(labels, 3)
-    order = np.lexsort((key, edge_labels))
-    key = key[order]
-    edge_labels = edge_labels[order]
-    sign = sign[order]
-    del order
-    boundary = np.empty(len(key), dtype=bool)
+    packed, shift = _sorted_edges(faces, len(mesh.vertices))
+    total = len(packed)
+    boundary = np.empty(total, dtype=bool)
     boundary[0] = True
-    boundary[1:] = (key[1:] != key[:-1]) | (edge_labels[1:] != edge_labels[:-1])
+    for begin in range(1, total, CHUNK):
+        end = min(begin + CHUNK, total)
+        np.not_equal(
+            packed[begin:end] >> shift,
+            packed[begin - 1 : end - 1] >> shift,
+            out=boundary[begin:end],
+        )
+    edge_labels = np.empty(total, dtype=np.int32)
+    sign = np.empty(total, dtype=np.int8)
+    mask = (1 << shift) - 1
+    for begin in range(0, total, CHUNK):
+        corner = packed[begin : begin + CHUNK] & mask
+        face, side = corner // 3, corner % 3
+        edge_labels[begin : begin + CHUNK] = labels[face]
+        forward = faces[face, side] < faces[face, (side + 1) % 3]
+        sign[begin : begin + CHUNK] = np.where(forward, 1, -1)
+    del packed
     starts = np.flatnonzero(boundary)
-    sizes = np.diff(np.append(starts, len(key)))
-    balance = np.add.reduceat(sign.astype(np.int32), starts)
-    bad = (sizes != 2) | (balance != 0)
+    del boundary
+    sizes = np.diff(np.append(starts, total))
+    balance = np.add.reduceat(sign, starts, dtype=np.int32)
+    first = edge_labels[starts]
+    # Both faces of a closed edge are in the same part.
+    same = np.ones(len(starts), dtype=bool)
+    paired = sizes == 2
+    same[paired] = edge_labels[starts[paired] + 1] == first[paired]
+    bad = (sizes != 2) | (balance != 0) | ~same
     closed = np.ones(count, dtype=bool)
-    closed[edge_labels[starts[bad]]] = False
+    closed[first[bad]] = False
+    closed[edge_labels[starts[bad & paired] + 1]] = False
     return closed
 
 
@@ -240,38 +321,44 @@ def measure(
 ) -> tuple[list[dict[str, Any]], NDArray[np.int64], NDArray[np.int64]]:
     """Per label 0..count-1: faces, vertices, area, volume (closed parts only),
     watertight, bounds and centroid (of the volume when closed, else of the
-    area); also the face order grouping labels and each group's start."""
+    area); also the face order grouping labels and each group's start.
+    Works through the faces in chunks, so no whole-mesh temporaries."""
     v = mesh.vertices
     f = mesh.faces
-    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    cross = np.cross(b - a, c - a)
-    area = 0.5 * np.linalg.norm(cross, axis=1)
-    signed = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
-    face_centre = (a + b + c) / 3.0
-    tetra_centre = (a + b + c) / 4.0
-    del a, b, c, cross
-    areas = np.bincount(labels, area, minlength=count)
-    volumes = np.bincount(labels, signed, minlength=count)
+    areas = np.zeros(count)
+    volumes = np.zeros(count)
+    area_centroid = np.zeros((count, 3))
+    volume_centroid = np.zeros((count, 3))
+    lows = np.full((count, 3), np.inf)
+    highs = np.full((count, 3), -np.inf)
+    for begin in range(0, len(f), CHUNK):
+        chunk = f[begin : begin + CHUNK]
+        group = labels[begin : begin + CHUNK]
+        a, b, c = v[chunk[:, 0]], v[chunk[:, 1]], v[chunk[:, 2]]
+        area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+        signed = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
+        total = a + b + c
+        areas += np.bincount(group, area, minlength=count)
+        volumes += np.bincount(group, signed, minlength=count)
+        for k in range(3):
+            area_centroid[:, k] += np.bincount(group, area * total[:, k] / 3.0, minlength=count)
+            volume_centroid[:, k] += np.bincount(group, signed * total[:, k] / 4.0, minlength=count)
+            np.minimum.at(lows[:, k], group, np.minimum(np.minimum(a[:, k], b[:, k]), c[:, k]))
+            np.maximum.at(highs[:, k], group, np.maximum(np.maximum(a[:, k], b[:, k]), c[:, k]))
+        del a, b, c, total
     closed = watertight_groups(mesh, labels, count)
-    area_centroid = np.stack(
-        [np.bincount(labels, area * face_centre[:, k], minlength=count) for k in range(3)], axis=1
-    )
-    volume_centroid = np.stack(
-        [np.bincount(labels, signed * tetra_centre[:, k], minlength=count) for k in range(3)],
-        axis=1,
-    )
-    del face_centre, tetra_centre
     face_counts = np.bincount(labels, minlength=count)
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate(([0], np.cumsum(face_counts)[:-1])).astype(np.int64)
-    lows = np.empty((count, 3))
-    highs = np.empty((count, 3))
-    for k in range(3):
-        coordinate = v[:, k][f[order]]
-        lows[:, k] = np.minimum.reduceat(coordinate.min(axis=1), starts)
-        highs[:, k] = np.maximum.reduceat(coordinate.max(axis=1), starts)
-    pairs = np.unique(labels.astype(np.int64).repeat(3) * len(v) + f.reshape(-1))
-    vertex_counts = np.bincount(pairs // len(v), minlength=count)
+    pairs = labels.repeat(3).astype(np.int64)
+    pairs *= len(v)
+    pairs += f.reshape(-1)
+    pairs.sort()
+    distinct = np.empty(len(pairs), dtype=bool)
+    distinct[0] = True
+    np.not_equal(pairs[1:], pairs[:-1], out=distinct[1:])
+    vertex_counts = np.bincount((pairs[distinct] // len(v)).astype(np.int32), minlength=count)
+    del pairs, distinct
     results = []
     for index in range(count):
         is_closed = bool(closed[index]) and volumes[index] != 0

@@ -28,7 +28,14 @@ from backend.jobs.schemas import JobCreate
 from backend.jobs.service import job_service
 from backend.kit.errors import DossierError, NotFound, ValidationFailed
 from backend.kit.pagination import ListQuery, PageResult
-from backend.kit.storage import Storage, commit_after_commit, get_storage, key_for
+from backend.kit.storage import (
+    Storage,
+    active_storage,
+    commit_after_commit,
+    delete_after_commit,
+    get_storage,
+    key_for,
+)
 from backend.scans import sandbox
 from backend.scans.models import ACTIVE, Segment, Segmentation, SegmentationStatus, SegmentFile
 from backend.scans.repository import (
@@ -261,6 +268,22 @@ class ScanService:
                 for run in runs
             ],
         )
+
+    # ------------------------------------------------------ storage and purge
+    async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
+        """Bytes of the tenant's segment files (in its scope)."""
+        return await SegmentFileRepository(session).total_size()
+
+    async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+        """Admin purge: purged tenants' segment files go (blobs after commit);
+        their rows go with the tenant."""
+        if not tenant_ids:
+            return 0
+        storage = active_storage()
+        keys = await SegmentFileRepository(session).delete_of_tenants(tenant_ids)
+        for key in keys:
+            delete_after_commit(session, storage, key)
+        return len(keys)
 
     # -------------------------------------------------------------- downloads
     async def segment_file(

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.documents.meshes import MeshFormat
+from backend.documents.models import Document, DocumentStatus
+from backend.documents.service import document_service
+from backend.kit.errors import NotFound
 from backend.kit.events import emit
 from backend.kit.models import uuid7
 from backend.kit.storage import commit_after_commit
@@ -60,6 +63,26 @@ SEGMENT_SCHEMA: dict[str, Any] = {
 }
 
 
+async def document_source(ctx: JobContext) -> Document:
+    """The job's document (its file is what the job reads)."""
+    assert ctx.job.document_id is not None
+    async with ctx.transaction() as session:
+        try:
+            return await document_service.source(session, ctx.job.document_id)
+        except NotFound:
+            raise PermanentJobError("The document no longer exists") from None
+
+
+async def document_status(
+    ctx: JobContext, status: DocumentStatus, mesh: dict[str, Any] | None = None
+) -> None:
+    assert ctx.job.document_id is not None
+    async with ctx.transaction() as session:
+        await document_service.record_processing(
+            session, ctx.job.document_id, status, {"mesh": mesh} if mesh else None
+        )
+
+
 async def _download(ctx: JobContext, storage_key: str, path: Path) -> None:
     with path.open("wb") as handle:
         async for chunk in ctx.storage.open_range(storage_key):
@@ -81,7 +104,7 @@ async def _chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
 )
 async def analyze(ctx: JobContext) -> dict[str, Any]:
     document = await document_source(ctx)
-    await document_status(ctx, "processing")
+    await document_status(ctx, DocumentStatus.PROCESSING)
     try:
         with tempfile.TemporaryDirectory(prefix="dossier-scan-") as folder:
             path = Path(folder) / "mesh"
@@ -95,10 +118,10 @@ async def analyze(ctx: JobContext) -> dict[str, Any]:
                 limits=limits(ctx.settings),
             )
     except sandbox.SandboxError as error:
-        await document_status(ctx, "failed")
+        await document_status(ctx, DocumentStatus.FAILED)
         raise PermanentJobError(f"The mesh could not be read: {error.message}") from None
     mesh: dict[str, Any] = outcome.result
-    await document_processed(ctx, mesh)
+    await document_status(ctx, DocumentStatus.PROCESSED, mesh)
     await ctx.log(
         f"{mesh['format']}: {mesh['faces']} faces, {mesh['vertices']} vertices, "
         f"{mesh['components']} component(s), watertight {mesh['watertight']}"
