@@ -8,9 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Boolean, Computed, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.kit.models import Base, SoftDeletable, TenantOwned, Versioned

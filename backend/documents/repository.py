@@ -28,7 +28,7 @@ LISTED: tuple[Any, ...] = (
     Document.status,
     Document.page_count,
     Document.language,
-    Document.metadata_.label("metadata"),
+    Document.metadata_,
     Document.version,
     Document.created_at,
     Document.updated_at,

@@ -18,7 +18,6 @@ from backend.documents.schemas import (
     BulkAnswer,
     DocumentOut,
     DocumentUpdate,
-    DownloadUrl,
     documents_out,
 )
 from backend.documents.service import (
@@ -33,6 +32,7 @@ from backend.kit.errors import NotFound
 from backend.kit.http import blob_response
 from backend.kit.multipart import MultipartReader
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.security.signing import DownloadUrl
 from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
 from backend.settings import Settings

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -54,7 +53,7 @@ class DocumentOut(BaseModel):
     language: str | None
     metadata: dict[str, Any] = Field(
         default_factory=dict,
-        validation_alias=AliasChoices("metadata", "metadata_"),
+        validation_alias="metadata_",
         description="What processing learnt about the file (`mesh` for 3-D meshes)",
     )
     version: int
@@ -116,8 +115,3 @@ class BulkResult(BaseModel):
 
 class BulkAnswer(BaseModel):
     results: list[BulkResult]
-
-
-class DownloadUrl(BaseModel):
-    url: str
-    expires_at: datetime

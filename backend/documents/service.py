@@ -13,13 +13,10 @@ rolls back).
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
-import time
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +41,7 @@ from backend.kit.http import Blob, check_if_match
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.references import is_live
+from backend.kit.security.signing import sign_link, verify_link
 from backend.kit.storage import (
     StagedObject,
     Storage,
@@ -72,10 +70,6 @@ class DuplicateDocument(DossierError):
 
 class QuotaExceeded(DossierError):
     status, code = 413, "quota_exceeded"
-
-
-class LinkInvalid(DossierError):
-    status, code = 403, "permission_denied"
 
 
 @dataclass(slots=True)
@@ -487,35 +481,13 @@ class DocumentService:
     def sign_download(
         self, settings: Settings, document: Document, now: float | None = None
     ) -> tuple[dict[str, str], datetime]:
-        expires = int((now or time.time()) + settings.download_url_ttl_seconds)
-        signature = _signature(settings, document.id, document.tenant_id, expires)
-        params = {"tenant": str(document.tenant_id), "expires": str(expires), "sig": signature}
-        return params, datetime.fromtimestamp(expires, UTC)
+        return sign_link(settings, str(document.id), document.tenant_id, now)
 
     def verify_download(
         self, settings: Settings, document_id: UUID, tenant: str, expires: str, sig: str
     ) -> UUID:
         """The tenant a valid signed link is for; 403 when tampered or expired."""
-        try:
-            tenant_id = UUID(tenant)
-            expires_at = int(expires)
-        except ValueError:
-            raise LinkInvalid("The download link is invalid") from None
-        expected = _signature(settings, document_id, tenant_id, expires_at)
-        if not hmac.compare_digest(expected.encode(), sig.encode()):
-            raise LinkInvalid("The download link is invalid")
-        if expires_at < time.time():
-            raise LinkInvalid("The download link has expired")
-        return tenant_id
-
-
-def _signature(settings: Settings, document_id: UUID, tenant_id: UUID, expires: int) -> str:
-    key = hashlib.sha256(
-        b"dossier.download.v1:" + settings.signing_secret.get_secret_value().encode()
-    ).digest()
-    message = f"{document_id}:{tenant_id}:{expires}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return verify_link(settings, str(document_id), tenant, expires, sig)
 
 
 def _tenant() -> UUID:

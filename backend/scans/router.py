@@ -6,13 +6,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
+from backend.documents.meshes import MeshFormat
+from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
+from backend.kit.http import blob_response
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.security.signing import DownloadUrl, signed_url, verify_link
+from backend.kit.storage import get_storage
 from backend.scans.models import SegmentationStatus
 from backend.scans.schemas import (
     SegmentationCreate,
@@ -22,13 +27,9 @@ from backend.scans.schemas import (
     SegmentUpdate,
 )
 from backend.scans.segmentation import Method
-from backend.scans.service import ANALYZE_JOB, scan_service
+from backend.scans.service import scan_service, segment_blob, segment_resource
 
 router = APIRouter(tags=["scans"])
-
-for _mime_type in MESH_MIME_TYPES:
-    register_processing_job(_mime_type, ANALYZE_JOB)
-register_purger("scans", scan_service.purge)
 
 Reader = Annotated[Principal, require("scans:read")]
 Writer = Annotated[Principal, require("scans:write")]
@@ -153,3 +154,79 @@ async def update_segment(
     )
     (answer,) = await scan_service.segments_out(session, [segment])
     return _segment_answer(response, answer)
+
+
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+    206: {"description": "The requested byte range"},
+    304: {"description": "Not modified (`If-None-Match`)"},
+    416: {"description": "Range not satisfiable"},
+}
+
+
+async def _file_response(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    segment_id: UUID,
+    format: MeshFormat,
+) -> Response:
+    segment, file = await scan_service.segment_file(session, settings, segment_id, format)
+    return blob_response(request, get_storage(settings), segment_blob(segment, file))
+
+
+@router.get(
+    "/segments/{segment_id}/download/{format}",
+    response_class=StreamingResponse,
+    responses=_DOWNLOAD_RESPONSES,
+)
+async def download_segment(
+    segment_id: UUID,
+    format: MeshFormat,
+    request: Request,
+    principal: Reader,
+    session: DbSession,
+    settings: AppSettings,
+) -> Response:
+    """The segment as `stl` (binary), `ply` (binary), `obj` or `glb`: a
+    format not yet stored is converted now and kept. `Range`, strong `ETag`
+    (the file's sha256) and `Content-Disposition` as for documents."""
+    return await _file_response(request, session, settings, segment_id, format)
+
+
+@router.get("/segments/{segment_id}/download-url", response_model=DownloadUrl)
+async def get_segment_download_url(
+    segment_id: UUID,
+    request: Request,
+    principal: Reader,
+    session: DbSession,
+    settings: AppSettings,
+    format: MeshFormat = MeshFormat.stl,
+) -> DownloadUrl:
+    """A URL that downloads the segment in `format` without credentials
+    until `expires_at`."""
+    segment = await scan_service.get_segment(session, segment_id)
+    base = str(request.url_for("download_segment_signed", segment_id=segment.id, format=format))
+    return signed_url(settings, base, segment_resource(segment.id, format), segment.tenant_id)
+
+
+@router.get(
+    "/segments/{segment_id}/download/{format}/signed",
+    response_class=StreamingResponse,
+    responses=_DOWNLOAD_RESPONSES,
+)
+async def download_segment_signed(
+    segment_id: UUID,
+    format: MeshFormat,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    tenant: Annotated[str, Query(max_length=64)],
+    expires: Annotated[str, Query(max_length=20)],
+    sig: Annotated[str, Query(max_length=128)],
+) -> Response:
+    """A signed link from `download-url` (no credentials): 403 when tampered
+    with or expired, 404 once the segment is gone."""
+    tenant_id = verify_link(settings, segment_resource(segment_id, format), tenant, expires, sig)
+    with tenant_scope(tenant_id):
+        return await _file_response(request, session, settings, segment_id, format)

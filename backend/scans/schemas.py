@@ -134,11 +134,6 @@ class SegmentUpdate(BaseModel):
         return self
 
 
-class DownloadUrl(BaseModel):
-    url: str
-    expires_at: datetime
-
-
 class SegmentationCount(BaseModel):
     id: UUID
     method: Method

@@ -22,11 +22,12 @@ from backend.audit.service import Actor, audit_service
 from backend.auth.principal import Principal
 from backend.cases.service import case_service
 from backend.documents.meshes import MESH_MIME_TYPES, MeshFormat
-from backend.documents.service import check_if_match, document_service
+from backend.documents.service import document_service
 from backend.jobs.models import FINISHED
 from backend.jobs.schemas import JobCreate
 from backend.jobs.service import job_service
 from backend.kit.errors import DossierError, NotFound, ValidationFailed
+from backend.kit.http import Blob, check_if_match
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.storage import (
     Storage,
@@ -54,6 +55,7 @@ from backend.settings import Settings
 
 SEGMENT_JOB = "scan.segment"
 ANALYZE_JOB = "scan.analyze"
+SEGMENTATION_EVENTS = ("segmentation.completed", "segmentation.failed")
 
 
 class NotProcessed(DossierError):
@@ -94,6 +96,21 @@ def segmentation_event(segmentation: Segmentation) -> dict[str, Any]:
         "segment_count": segmentation.segment_count,
         "error": segmentation.error,
     }
+
+
+def segment_resource(segment_id: UUID, format: str) -> str:
+    """What a segment file's signed link signs."""
+    return f"segment:{segment_id}:{format}"
+
+
+def segment_blob(segment: Segment, file: SegmentFile) -> Blob:
+    return Blob(
+        storage_key=file.storage_key,
+        size=file.size,
+        sha256=file.sha256,
+        content_type=file.content_type,
+        filename=f"segment-{segment.number}.{file.format}",
+    )
 
 
 @dataclass(frozen=True, slots=True)

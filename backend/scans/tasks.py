@@ -22,6 +22,8 @@ from typing import Any
 from backend.documents.meshes import MeshFormat
 from backend.documents.models import Document, DocumentStatus
 from backend.documents.service import document_service
+from backend.jobs.context import JobCancelled, JobContext
+from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.errors import NotFound
 from backend.kit.events import emit
 from backend.kit.models import uuid7
@@ -41,8 +43,6 @@ from backend.scans.service import (
     segment_file_key,
     segmentation_event,
 )
-from backend.worker.context import JobCancelled, JobContext
-from backend.worker.registry import PermanentJobError, job_type
 
 SEGMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,6 +101,7 @@ async def _chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
     "surface area, volume, watertightness and components, stored in `metadata.mesh`.",
     schema={"type": "object", "additionalProperties": False},
     requires=("document",),
+    timeout_seconds=900,
 )
 async def analyze(ctx: JobContext) -> dict[str, Any]:
     document = await document_source(ctx)
@@ -135,6 +136,7 @@ async def analyze(ctx: JobContext) -> dict[str, Any]:
     "requested formats; created through `POST /cases/{case_id}/segmentations`.",
     schema=SEGMENT_SCHEMA,
     requires=("document", "case"),
+    timeout_seconds=1800,
 )
 async def segment(ctx: JobContext) -> dict[str, Any]:
     segmentation_id = await _start(ctx)

@@ -50,7 +50,7 @@ def trimesh_split(path: str) -> dict[str, float]:
     """The baseline, run in its own child like ours: trimesh's load (which
     merges vertices) and `split()`."""
     started = time.perf_counter()
-    mesh = trimesh.load(path)
+    mesh = trimesh.load_mesh(path)
     loaded = time.perf_counter()
     parts = mesh.split(only_watertight=False)
     return {
