@@ -15,7 +15,14 @@ import numpy as np
 import trimesh
 
 from backend.documents.meshes import HEAD_BYTES, MeshFormat, MeshKind, detect_file
-from backend.scans.segmentation import CHUNK, Mesh, MeshError, component_labels, merge_vertices
+from backend.scans.segmentation import (
+    CHUNK,
+    Mesh,
+    MeshError,
+    component_labels,
+    merge_vertices,
+    unique_rows,
+)
 
 _STL_RECORD = np.dtype(
     [("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attributes", "<u2")]
@@ -29,8 +36,12 @@ def _read_binary_stl(path: Path, max_faces: int | None) -> Mesh:
         count = int(np.frombuffer(handle.read(4), "<u4")[0])
     if max_faces is not None and count > max_faces:
         raise MeshError(f"The mesh has {count} triangles; the limit is {max_faces}")
-    # Read in chunks straight into the float32 soup (no whole-file record array).
-    soup = np.empty((count * 3, 3), dtype=np.float32)
+    # Chunk by chunk: each chunk's distinct positions (neighbouring triangles
+    # share most corners, so this shrinks the rows several times over), then
+    # the distinct positions of all chunks; the soup is never whole in memory.
+    corners = np.empty(count * 3, dtype=np.int32)  # per corner: its row in `pieces`
+    pieces = []
+    offset = 0
     with path.open("rb") as handle:
         handle.seek(84)
         for begin in range(0, count, CHUNK):
@@ -38,8 +49,16 @@ def _read_binary_stl(path: Path, max_faces: int | None) -> Mesh:
             records = np.fromfile(handle, dtype=_STL_RECORD, count=size)
             if len(records) != size:
                 raise MeshError("The STL file is shorter than its triangle count says")
-            soup[begin * 3 : (begin + size) * 3] = records["vertices"].reshape(-1, 3)
-    return merge_vertices(soup)
+            rows = records["vertices"].reshape(-1, 3) + np.float32(0.0)  # -0.0 -> 0.0
+            local, inverse = unique_rows(rows)
+            corners[begin * 3 : (begin + size) * 3] = inverse + offset
+            pieces.append(local)
+            offset += len(local)
+    distinct, inverse = unique_rows(np.concatenate(pieces))
+    del pieces
+    faces = inverse[corners].reshape(-1, 3)
+    del corners, inverse
+    return Mesh(distinct.astype(np.float64), faces)
 
 
 def _declared_faces(path: Path, kind: MeshKind) -> int | None:

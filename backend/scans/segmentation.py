@@ -98,14 +98,11 @@ def _group_starts(points: NDArray[Any], order: NDArray[Any]) -> NDArray[np.bool_
     return starts
 
 
-def merge_vertices(vertices: NDArray[Any], faces: NDArray[Any] | None = None) -> Mesh:
-    """One vertex per distinct position (exact equality, -0.0 == 0.0), faces
-    re-pointed at them; without `faces`, `vertices` is a triangle soup
-    (every three rows a face, as in STL). Sorts one 64-bit key per row
+def unique_rows(points: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.int32]]:
+    """The distinct rows of `points` (exact equality; pass -0.0 as 0.0) and,
+    per row, the index of its distinct row. Sorts one 64-bit key per row
     rather than the rows themselves (a third of the memory of a row sort);
-    should two different positions share a key, the exact row sort decides."""
-    points = np.ascontiguousarray(vertices)
-    points += 0.0  # -0.0 -> 0.0
+    should two different rows share a key, the exact row sort decides."""
     count = len(points)
     if count == 0:
         raise MeshError("The mesh has no vertices")
@@ -119,18 +116,27 @@ def merge_vertices(vertices: NDArray[Any], faces: NDArray[Any] | None = None) ->
         order = np.lexsort((points[:, 2], points[:, 1], points[:, 0]))
         starts = _group_starts(points, order)
     del sorted_keys
-    unique = points[order[starts]].astype(np.float64)
+    unique = points[order[starts]]
     group = np.cumsum(starts, dtype=np.int32)
     del starts
     group -= 1
     inverse = np.empty(count, dtype=np.int32)
     inverse[order] = group
-    del order, group
+    return unique, inverse
+
+
+def merge_vertices(vertices: NDArray[Any], faces: NDArray[Any] | None = None) -> Mesh:
+    """One vertex per distinct position (exact equality, -0.0 == 0.0), faces
+    re-pointed at them; without `faces`, `vertices` is a triangle soup
+    (every three rows a face, as in STL). Works in place on `vertices`."""
+    points = np.ascontiguousarray(vertices)
+    points += 0.0  # -0.0 -> 0.0
+    unique, inverse = unique_rows(points)
     if faces is None:
         merged_faces = inverse.reshape(-1, 3)
     else:
         merged_faces = inverse[np.asarray(faces)].astype(np.int32, copy=False)
-    return Mesh(unique, merged_faces)
+    return Mesh(unique.astype(np.float64), merged_faces)
 
 
 def _compact(labels: NDArray[Any], count: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
@@ -300,10 +306,13 @@ def watertight_groups(mesh: Mesh, labels: NDArray[np.int32], count: int) -> NDAr
         forward = faces[face, side] < faces[face, (side + 1) % 3]
         sign[begin : begin + CHUNK] = np.where(forward, 1, -1)
     del packed
-    starts = np.flatnonzero(boundary)
+    starts = np.flatnonzero(boundary).astype(np.int32)
     del boundary
-    sizes = np.diff(np.append(starts, total))
+    sizes = np.empty(len(starts), dtype=np.int32)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1] = total - starts[-1]
     balance = np.add.reduceat(sign, starts, dtype=np.int32)
+    del sign
     first = edge_labels[starts]
     # Both faces of a closed edge are in the same part.
     same = np.ones(len(starts), dtype=bool)
