@@ -12,6 +12,7 @@ from typing import Any
 from backend.documents.meshes import MeshFormat
 from backend.scans.analysis import measure_mesh, read_mesh
 from backend.scans.conversion import write
+from backend.scans.sandbox import peak_rss
 from backend.scans.segmentation import segment, submesh
 
 
@@ -53,7 +54,7 @@ def segment_file(
             target = folder / f"{part.index}.{name}"
             files[name] = {"path": str(target), "size": write(piece, MeshFormat(name), target)}
         parts.append({**part.summary(), "files": files})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     return {
         "parts": parts,
         "discarded_faces": result.discarded_faces,

@@ -61,6 +61,16 @@ def _address_space() -> int:
     return pages * resource.getpagesize()
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory (`VmHWM`: of its own image, unlike
+    `ru_maxrss`, which can carry the parent's peak across fork and exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _answer(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message))
     sys.stdout.flush()
@@ -77,8 +87,7 @@ def child_main() -> None:
         cpu = int(call["cpu_seconds"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         result = function(*call["args"])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        _answer({"ok": True, "result": result, "peak": peak})
+        _answer({"ok": True, "result": result, "peak": peak_rss()})
     except MemoryError:
         _answer(
             {

@@ -7,6 +7,7 @@ summary, isolation and permissions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ async def _analysis_job(
     return str(job["id"])
 
 
+async def _events(redis: Any, app: Any, tenant_id: Any, kind: str) -> list[dict[str, Any]]:
+    """The data of the tenant's recent events of type `kind` (its event log)."""
+    prefix = app.state.settings.redis_key_prefix
+    entries = await redis.xrange(f"{prefix}:event-log:{tenant_id}")
+    events = [json.loads(fields["event"]) for _, fields in entries]
+    return [event["data"] for event in events if event["type"] == kind]
+
+
 async def _wait_segmentation(
     client: httpx.AsyncClient, headers: dict[str, str], segmentation_id: str
 ) -> dict[str, Any]:
@@ -95,8 +104,17 @@ async def test_meshes_upload_typed_by_content_and_analysed(
         "ply-ascii",
         case_id,
     )
+    # Every encoding is read by the engine tests; here three go through the
+    # worker (binary and ASCII, three formats) and the others' jobs are cancelled.
+    analysed = ("stl-binary", "ply-ascii", "glb")
+    for encoding, document_id in documents.items():
+        if encoding not in analysed:
+            job_id = await _analysis_job(client, headers, document_id)
+            cancel = await client.post(f"/api/v1/jobs/{job_id}/cancel", headers=headers)
+            assert cancel.status_code == 200, cancel.text
     async with running_worker(app):
-        for encoding, document_id in documents.items():
+        for encoding in analysed:
+            document_id = documents[encoding]
             job_id = await _analysis_job(client, headers, document_id)
             job = await wait_for_job(client, headers, job_id, timeout=60)
             assert job["status"] == "succeeded", job
@@ -136,7 +154,7 @@ async def _analysed(
 
 
 async def test_components_segmentation_end_to_end(
-    client: httpx.AsyncClient, app: Any, tmp_path: Path
+    client: httpx.AsyncClient, app: Any, tmp_path: Path, redis: Any
 ) -> None:
     tenant = await make_tenant(app, roles=("owner", "viewer"))
     headers = bearer_headers(app, tenant.owner)
@@ -174,6 +192,11 @@ async def test_components_segmentation_end_to_end(
     assert done["segment_count"] == len(BODIES.parts)
     assert done["discarded_faces"] == BODIES.discarded_faces
     assert done["total_faces"] == len(BODIES.mesh.faces)
+    completed = await _events(redis, app, tenant.id, "segmentation.completed")
+    assert segmentation["id"] in {event["segmentation_id"] for event in completed}
+    (event,) = [e for e in completed if e["segmentation_id"] == segmentation["id"]]
+    assert event["segment_count"] == len(BODIES.parts)
+    assert event["case_id"] == case_id
 
     listed = await client.get(
         f"/api/v1/cases/{case_id}/segments",
@@ -335,3 +358,35 @@ async def test_segmentation_needs_an_analysed_mesh_of_the_case(
         json={"document_id": document["id"]},
     )
     assert missing_case.status_code == 404
+
+
+async def test_a_failing_segmentation_says_why_and_emits_its_event(
+    client: httpx.AsyncClient, app: Any, redis: Any
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    case_id, document_id = await _analysed(
+        client, app, headers, encode(BODIES.mesh, "ply-binary"), "ply-binary"
+    )
+    created = await client.post(
+        f"/api/v1/cases/{case_id}/segmentations",
+        headers=headers,
+        json={"document_id": document_id},
+    )
+    assert created.status_code == 202
+    async with running_worker(app, scan_max_faces=100):  # a worker with a lower limit
+        done = await _wait_segmentation(client, headers, created.json()["id"])
+        job = await wait_for_job(client, headers, done["job_id"])
+    assert done["status"] == "failed"
+    assert "limit is 100" in done["error"]
+    assert job["status"] == "failed"
+    failed = await _events(redis, app, tenant.id, "segmentation.failed")
+    assert [event["segmentation_id"] for event in failed] == [done["id"]]
+    # Once it failed, the same request starts a new run.
+    again = await client.post(
+        f"/api/v1/cases/{case_id}/segmentations",
+        headers=headers,
+        json={"document_id": document_id},
+    )
+    assert again.status_code == 202
+    assert again.json()["id"] != done["id"]
