@@ -33,8 +33,9 @@ async def create_upload(
     """Declare a file to send in parts: answers the part size and count.
     Every part but the last is exactly `part_size` bytes. With the S3
     storage backend, `part_urls` holds a presigned `PUT` URL per part (valid
-    until the upload expires, at most 7 days): send the parts straight to
-    storage, then `complete` checks them and the sha256 of the whole."""
+    until the upload expires, at most `STAGING_MAX_AGE_SECONDS` and 7 days):
+    send the parts straight to storage, then `complete` checks them and the
+    sha256 of the whole."""
     upload, part_urls = await upload_service.initiate(session, settings, principal, body)
     response.headers["Location"] = str(request.url_for("get_upload", upload_id=upload.id))
     return UploadCreated(

@@ -117,7 +117,15 @@ class UploadService:
             return upload, None
         key = direct_key(upload)
         upload_id = await storage.start_direct(key, upload.content_type)
-        seconds = min(settings.upload_expiry_seconds, MAX_PART_URL_SECONDS)
+        # The maintenance sweep aborts multipart uploads older than
+        # STAGING_MAX_AGE_SECONDS: the links do not outlive the parts' upload.
+        seconds = int(
+            min(
+                settings.upload_expiry_seconds,
+                settings.staging_max_age_seconds,
+                MAX_PART_URL_SECONDS,
+            )
+        )
         return upload, await storage.part_urls(key, upload_id, upload.part_count, seconds)
 
     async def get(
