@@ -121,6 +121,10 @@ async def analyze(ctx: JobContext) -> dict[str, Any]:
     except sandbox.SandboxError as error:
         await document_status(ctx, DocumentStatus.FAILED)
         raise PermanentJobError(f"The mesh could not be read: {error.message}") from None
+    except Exception:
+        if ctx.job.attempt >= ctx.job.max_attempts:  # no attempt left: the document failed
+            await document_status(ctx, DocumentStatus.FAILED)
+        raise
     mesh: dict[str, Any] = outcome.result
     await document_status(ctx, DocumentStatus.PROCESSED, mesh)
     await ctx.log(
