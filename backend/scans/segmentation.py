@@ -164,11 +164,20 @@ def component_labels(mesh: Mesh) -> NDArray[np.int32]:
     return face_labels
 
 
+def cross(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Row-wise cross products (several times faster than `np.cross` here)."""
+    out = np.empty_like(a)
+    np.subtract(a[:, 1] * b[:, 2], a[:, 2] * b[:, 1], out=out[:, 0])
+    np.subtract(a[:, 2] * b[:, 0], a[:, 0] * b[:, 2], out=out[:, 1])
+    np.subtract(a[:, 0] * b[:, 1], a[:, 1] * b[:, 0], out=out[:, 2])
+    return out
+
+
 def face_normals(mesh: Mesh) -> FloatArray:
     """Unit normals (zero for degenerate faces)."""
     v = mesh.vertices
     f = mesh.faces
-    normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    normals = cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
     length = np.linalg.norm(normals, axis=1)
     nonzero = length > 0
     normals[nonzero] /= length[nonzero, None]
@@ -325,6 +334,25 @@ def watertight_groups(mesh: Mesh, labels: NDArray[np.int32], count: int) -> NDAr
     return closed
 
 
+def _vertex_counts(
+    faces: NDArray[np.int32], labels: NDArray[np.int32], n_vertices: int, count: int
+) -> NDArray[np.int64]:
+    """Distinct vertices per label. Each vertex counts for the label of one
+    face using it; the few corners whose face has another label (region
+    borders) add their distinct (label, vertex) pairs."""
+    corner_labels = np.repeat(labels, 3)
+    corners = faces.reshape(-1)
+    home = np.full(n_vertices, -1, dtype=np.int32)
+    home[corners] = corner_labels
+    used = home >= 0
+    counts = np.bincount(home[used], minlength=count).astype(np.int64)
+    away = corner_labels != home[corners]
+    if away.any():
+        pairs = np.unique(corner_labels[away].astype(np.int64) * n_vertices + corners[away])
+        counts += np.bincount((pairs // n_vertices).astype(np.int32), minlength=count)
+    return counts
+
+
 def measure(
     mesh: Mesh, labels: NDArray[np.int32], count: int
 ) -> tuple[list[dict[str, Any]], NDArray[np.int64], NDArray[np.int64]]:
@@ -344,8 +372,8 @@ def measure(
         chunk = f[begin : begin + CHUNK]
         group = labels[begin : begin + CHUNK]
         a, b, c = v[chunk[:, 0]], v[chunk[:, 1]], v[chunk[:, 2]]
-        area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-        signed = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
+        area = 0.5 * np.linalg.norm(cross(b - a, c - a), axis=1)
+        signed = np.einsum("ij,ij->i", a, cross(b, c)) / 6.0
         total = a + b + c
         areas += np.bincount(group, area, minlength=count)
         volumes += np.bincount(group, signed, minlength=count)
@@ -359,15 +387,7 @@ def measure(
     face_counts = np.bincount(labels, minlength=count)
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate(([0], np.cumsum(face_counts)[:-1])).astype(np.int64)
-    pairs = labels.repeat(3).astype(np.int64)
-    pairs *= len(v)
-    pairs += f.reshape(-1)
-    pairs.sort()
-    distinct = np.empty(len(pairs), dtype=bool)
-    distinct[0] = True
-    np.not_equal(pairs[1:], pairs[:-1], out=distinct[1:])
-    vertex_counts = np.bincount((pairs[distinct] // len(v)).astype(np.int32), minlength=count)
-    del pairs, distinct
+    vertex_counts = _vertex_counts(f, labels, len(v), count)
     results = []
     for index in range(count):
         is_closed = bool(closed[index]) and volumes[index] != 0
