@@ -343,11 +343,12 @@ class DocumentService:
         values: dict[str, Any] = {"status": status}
         if metadata:
             values["metadata_"] = {**document.metadata_, **metadata}
-        await DocumentRepository(session).update(document, values)
-        event = {**document_event(document), "status": str(status)}
-        emit(session, "document.updated", event)
+        applied = await DocumentRepository(session).update(document, values)
+        changes = sorted("metadata" if name == "metadata_" else name for name in applied)
+        if changes:
+            emit(session, "document.updated", {**document_event(document), "changes": changes})
         if status == DocumentStatus.PROCESSED:
-            emit(session, "document.processed", event)
+            emit(session, "document.processed", document_event(document))
         return document
 
     # -------------------------------------------------------------------- read
