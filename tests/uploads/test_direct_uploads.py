@@ -42,6 +42,7 @@ async def s3_app(app: Any, moto_endpoint: str) -> AsyncIterator[Any]:
     await storage.ensure_bucket()
     yield app
     app.state.settings = original
+    await storage.close()  # no keep-alive connection holds the server's shutdown
 
 
 def binary_stl(triangles: int, seed: int = 0) -> bytes:
