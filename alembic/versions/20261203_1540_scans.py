@@ -2,7 +2,7 @@
 documents get `metadata` (what processing learnt, `mesh` for 3-D meshes).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 15:40:00
 """
 
@@ -16,7 +16,7 @@ from backend.kit import rls
 from backend.settings import get_settings
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
