@@ -10,6 +10,7 @@ from backend.jobs.models import Batch, Job, JobArtifact, JobLog
 from backend.kit.models import Base
 from backend.marking.models import MarkingBatch, MarkingGuide, MarkingSheet
 from backend.roles.models import Role, UserRole
+from backend.scans.models import Segment, Segmentation, SegmentFile
 from backend.tenants.models import Tenant
 from backend.uploads.models import Upload, UploadPart
 from backend.users.models import User
@@ -34,6 +35,9 @@ __all__ = [
     "RefreshToken",
     "Requisition",
     "Role",
+    "Segment",
+    "SegmentFile",
+    "Segmentation",
     "Tenant",
     "TenantSkill",
     "Upload",

@@ -28,6 +28,7 @@ from backend.cases.router import router as cases_router
 from backend.cases.service import case_service
 from backend.documents import purge as document_purge
 from backend.documents import tasks as document_tasks
+from backend.documents.meshes import MESH_MIME_TYPES
 from backend.documents.router import router as documents_router
 from backend.documents.service import document_service, register_processing_job
 from backend.events.catalogue import EventSpec
@@ -50,6 +51,9 @@ from backend.roles.permissions import PermissionSpec
 from backend.roles.permissions import catalogue as permission_catalogue
 from backend.roles.router import permissions_router
 from backend.roles.router import router as roles_router
+from backend.scans import tasks as scan_tasks
+from backend.scans.router import router as scans_router
+from backend.scans.service import ANALYZE_JOB, SEGMENTATION_EVENTS, scan_service
 from backend.settings import Settings
 from backend.system.router import router as system_router
 from backend.tenants import service as tenants
@@ -184,7 +188,16 @@ PLUGINS: tuple[Plugin, ...] = (
         ),
     ),
     Plugin("crawls", permissions=_read_write("crawls", "documentation crawls")),
-    Plugin("scans", permissions=_read_write("scans", "3-D scans and segmentations")),
+    Plugin(
+        "scans",
+        routers=(scans_router,),
+        permissions=_read_write("scans", "3-D scans and segmentations"),
+        job_types=(scan_tasks.analyze, scan_tasks.segment),
+        events=(EventSpec(SEGMENTATION_EVENTS, "scans:read"),),
+        processing_jobs={ANALYZE_JOB: MESH_MIME_TYPES},
+        usage_providers={"storage_bytes": scan_service.storage_usage},
+        purgers={"scans": scan_service.purge},
+    ),
 )
 
 

@@ -170,6 +170,10 @@ class Settings(BaseSettings):
         "image/tiff",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "text/plain",
+        "model/stl",
+        "model/ply",
+        "model/obj",
+        "model/gltf-binary",
     ]
     upload_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     upload_expiry_seconds: int = Field(default=24 * 3600, ge=60)
@@ -177,6 +181,9 @@ class Settings(BaseSettings):
     staging_max_age_seconds: float = Field(default=86_400, gt=0)
     bulk_upload_max_files: int = Field(default=20, ge=1, le=1000)
     download_url_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    scan_max_faces: int = Field(default=5_000_000, ge=1)
+    scan_memory_limit_bytes: int = Field(default=2 * 1024**3, ge=64 * 1024**2)
+    scan_cpu_seconds: int = Field(default=600, ge=1)
     case_metadata_max_bytes: int = Field(default=16384, ge=64)
     case_metadata_max_depth: int = Field(default=5, ge=1, le=50)
     soft_delete_retention_days: int = Field(default=30, ge=0)

@@ -17,7 +17,9 @@ missing one): to cover a new route, append a `Route` to `ROUTES`.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from sqlalchemy import text
 
 from backend.documents.service import document_service
 from backend.kit.db import system_scope, tenant_scope
+from backend.kit.storage import get_storage, key_for
 from backend.plugins import PLUGINS
 from backend.roles.permissions import Permission, catalogue
 from tests.documents.helpers import unique_pdf
@@ -472,6 +475,87 @@ def _new_requisition(world: World, params: dict[str, str]) -> dict[str, Any]:
     return {"title": "Engineer", "required_skills": ["Python"]}
 
 
+async def _scan(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    """A case with an analysed mesh document, a finished segmentation, one
+    segment and its STL file (rows and blobs as the scans job leaves them)."""
+    tenant_id = world.tenant.id
+    case_id = (await _owner_post(world, client, "/api/v1/cases", json={"title": "Scan"}))["id"]
+    document_id, segmentation_id, segment_id = (uuid.uuid4() for _ in range(3))
+    storage = get_storage(world.app.state.settings)
+    blobs = {}
+    for name in ("document", "segment"):
+        key = key_for("tenants", tenant_id, "matrix", uuid.uuid4())
+        await storage.commit(await storage.put_bytes(key, _TETRAHEDRON_STL))
+        blobs[name] = key
+    digest = hashlib.sha256(_TETRAHEDRON_STL).hexdigest()
+    size = len(_TETRAHEDRON_STL)
+    common = {
+        "t": tenant_id,
+        "case": case_id,
+        "document": document_id,
+        "segmentation": segmentation_id,
+        "segment": segment_id,
+        "size": size,
+    }
+    statements = [
+        (
+            "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256, "
+            "storage_key, case_id, status) VALUES (:document, :t, 'scan', 'scan.stl', "
+            "'model/stl', :size, :sha, :key, :case, 'processed')",
+            {"sha": uuid.uuid4().hex * 2, "key": blobs["document"]},
+        ),
+        (
+            "INSERT INTO segmentations (id, tenant_id, case_id, document_id, method, params, "
+            "request_hash, status, segment_count) VALUES (:segmentation, :t, :case, :document, "
+            "'components', '{}', :hash, 'succeeded', 1)",
+            {"hash": uuid.uuid4().hex},
+        ),
+        (
+            "INSERT INTO segments (id, tenant_id, segmentation_id, case_id, document_id, number, "
+            "edited_fields, faces, vertices, surface_area, watertight, bounds, centroid) VALUES "
+            "(:segment, :t, :segmentation, :case, :document, 1, '{}', 4, 4, 1.0, true, "
+            "CAST(:bounds AS jsonb), '[0, 0, 0]')",
+            {"bounds": '{"min": [0, 0, 0], "max": [1, 1, 1]}'},
+        ),
+        (
+            "INSERT INTO segment_files (id, tenant_id, segment_id, format, content_type, size, "
+            "sha256, storage_key) VALUES (:file, :t, :segment, 'stl', 'model/stl', :size, :sha, "
+            ":key)",
+            {"file": uuid.uuid4(), "sha": digest, "key": blobs["segment"]},
+        ),
+    ]
+    for statement, params in statements:
+        await _sql(world, statement, **common, **params)
+    return {
+        "case": case_id,
+        "document": str(document_id),
+        "segmentation": str(segmentation_id),
+        "segment": str(segment_id),
+        "format": "stl",
+        "tenant": str(tenant_id),
+    }
+
+
+async def _job_link(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return {**await _job_without_artifact(world, client), "tenant": str(world.tenant.id)}
+
+
+# A closed tetrahedron as a binary STL.
+_TETRAHEDRON_STL = (
+    b"matrix".ljust(80, b" ")
+    + struct.pack("<I", 4)
+    + b"".join(
+        struct.pack("<12fH", 0, 0, 0, *a, *b, *c, 0)
+        for a, b, c in (
+            ((0, 0, 0), (0, 1, 0), (1, 0, 0)),
+            ((0, 0, 0), (1, 0, 0), (0, 0, 1)),
+            ((0, 0, 0), (0, 0, 1), (0, 1, 0)),
+            ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+        )
+    )
+)
+
+
 def _owner_login(world: World, params: dict[str, str]) -> dict[str, str]:
     return {"username": world.tenant.owner.email, "password": PASSWORD}
 
@@ -676,6 +760,22 @@ ROUTES: list[Route] = [
         404,
         setup=_job_without_artifact,
         item=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/jobs/{id}/artifacts/{name}/download-url",
+        Permission.JOBS_READ,
+        404,
+        setup=_job_without_artifact,
+        item=True,
+    ),
+    # A forged signature: 403 for everyone, whatever credentials are sent.
+    Route(
+        "GET",
+        "/api/v1/jobs/{id}/artifacts/{name}/download?tenant={tenant}&expires=1&sig=forged",
+        PUBLIC,
+        403,
+        setup=_job_link,
     ),
     Route(
         "POST",
@@ -988,6 +1088,40 @@ ROUTES: list[Route] = [
         CANDIDATES_READ,
         setup=_requisition,
         item=True,
+    ),
+    # --- 3-D scans (scans:read / scans:write) ---
+    Route(
+        "POST",
+        "/api/v1/cases/{case}/segmentations",
+        "scans:write",
+        202,
+        setup=_scan,
+        item=True,
+        body=lambda world, params: {"document_id": params["document"]},
+    ),
+    Route("GET", "/api/v1/cases/{case}/segmentations", "scans:read", setup=_scan, item=True),
+    Route("GET", "/api/v1/segmentations/{segmentation}", "scans:read", setup=_scan, item=True),
+    Route("GET", "/api/v1/cases/{case}/segments", "scans:read", setup=_scan, item=True),
+    Route("GET", "/api/v1/cases/{case}/segments/summary", "scans:read", setup=_scan, item=True),
+    Route("GET", "/api/v1/segments/{segment}", "scans:read", setup=_scan, item=True),
+    Route(
+        "PATCH",
+        "/api/v1/segments/{segment}",
+        "scans:write",
+        setup=_scan,
+        item=True,
+        body=lambda world, params: {"label": "molar", "tooth_number": 36},
+    ),
+    Route(
+        "GET", "/api/v1/segments/{segment}/download/{format}", "scans:read", setup=_scan, item=True
+    ),
+    Route("GET", "/api/v1/segments/{segment}/download-url", "scans:read", setup=_scan, item=True),
+    Route(
+        "GET",
+        "/api/v1/segments/{segment}/download/{format}/signed?tenant={tenant}&expires=1&sig=forged",
+        PUBLIC,
+        403,
+        setup=_scan,
     ),
 ]
 

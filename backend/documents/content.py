@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
+from backend.documents import meshes
 from backend.kit.errors import DossierError, PayloadTooLarge, UnsupportedMediaType
 from backend.kit.http import TEXT
 
@@ -19,7 +20,13 @@ TIFF = "image/tiff"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 # Names clients use for the same types.
-_ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG, "image/tif": TIFF}
+_ALIASES = {
+    "image/jpg": JPEG,
+    "image/pjpeg": JPEG,
+    "image/x-png": PNG,
+    "image/tif": TIFF,
+    **meshes.MESH_ALIASES,
+}
 # Claims that say nothing about the type.
 _UNSPECIFIC = {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
 
@@ -39,7 +46,8 @@ def normalise_type(value: str | None) -> str:
 
 
 def sniff(head: bytes) -> str | None:
-    """The type the first bytes announce, before the whole stream is seen."""
+    """The type the first bytes announce, before the whole stream is seen
+    (a binary STL or a GLB is confirmed by its size at the end)."""
     if head.startswith(b"%PDF-"):
         return PDF
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -50,6 +58,9 @@ def sniff(head: bytes) -> str | None:
         return TIFF
     if head.startswith(b"PK\x03\x04"):
         return DOCX  # confirmed by the zip central directory at the end
+    mesh = meshes.sniff(head)
+    if mesh is not None:
+        return mesh.mime_type
     if head and not any(byte in _TEXT_CONTROL for byte in head):
         try:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
@@ -99,6 +110,8 @@ class InspectedStream:
         self.size = 0
         self.mime_type: str | None = None
         self._tail = b""
+        self._head = b""
+        self._mesh: meshes.MeshKind | None = None
         self._text_decoder: codecs.IncrementalDecoder | None = None
 
     def _decide(self, head: bytes) -> None:
@@ -110,6 +123,8 @@ class InspectedStream:
                 f"The file's content is {detected}, not the declared {self.claimed}"
             )
         self.mime_type = detected
+        self._mesh = meshes.sniff(head) if detected in meshes.MESH_MIME_TYPES else None
+        self._head = head[: meshes.HEAD_BYTES]
         if detected == TEXT:
             self._text_decoder = codecs.getincrementaldecoder("utf-8")()
 
@@ -157,4 +172,6 @@ class InspectedStream:
         if self._text_decoder is not None:
             self._check_text(b"", final=True)
         if self.mime_type == DOCX and b"word/document.xml" not in self._tail:
+            raise UnsupportedMediaType("This file type is not accepted")
+        if self._mesh is not None and not meshes.confirm(self._mesh, self._head, self.size):
             raise UnsupportedMediaType("This file type is not accepted")

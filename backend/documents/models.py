@@ -134,7 +134,9 @@ class Document(Base, TenantOwned, SoftDeletable, Versioned):
     document_type: Mapped[str | None] = mapped_column(String(20), default=None)
     extracted_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
-    # `metadata` is reserved on declarative classes, hence the attribute name.
+    # The user's JSON object, where processing also records what it learnt
+    # under its own key (`mesh` for 3-D scans). `metadata` is reserved on
+    # declarative classes, hence the attribute name.
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, default=dict, server_default="{}"
     )

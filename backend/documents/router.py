@@ -20,7 +20,6 @@ from backend.documents.schemas import (
     BulkAnswer,
     DocumentOut,
     DocumentUpdate,
-    DownloadUrl,
     PageDetail,
     PageOut,
     SearchRequest,
@@ -38,6 +37,7 @@ from backend.kit.errors import NotFound, ValidationFailed
 from backend.kit.http import blob_response, etag_matches
 from backend.kit.multipart import MultipartReader
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.security.signing import DownloadUrl
 from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
 from backend.settings import Settings

@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
 
 from backend.documents.models import DocumentStatus, DocumentType, PageMethod
 
@@ -49,7 +56,12 @@ class DocumentOut(BaseModel):
     document_type: DocumentType | None = None
     extracted_data: dict[str, Any] | None = None
     extraction: dict[str, Any] | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict, validation_alias="metadata_")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        validation_alias="metadata_",
+        description="Your own JSON object (at most 16 KiB); processing adds what it "
+        "learnt under its own key (`mesh` for 3-D meshes)",
+    )
     confidence: float | None = None
     version: int
     created_at: datetime
@@ -118,11 +130,6 @@ class BulkResult(BaseModel):
 
 class BulkAnswer(BaseModel):
     results: list[BulkResult]
-
-
-class DownloadUrl(BaseModel):
-    url: str
-    expires_at: datetime
 
 
 class PageOut(BaseModel):

@@ -12,16 +12,14 @@ rolls back).
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import hashlib
-import hmac
 import json
 import tempfile
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -60,6 +58,7 @@ from backend.kit.http import Blob, check_if_match
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult, make_list_query
 from backend.kit.references import is_live
+from backend.kit.security.signing import sign_link, verify_link
 from backend.kit.storage import (
     StagedObject,
     Storage,
@@ -88,10 +87,6 @@ class DuplicateDocument(DossierError):
 
 class QuotaExceeded(DossierError):
     status, code = 413, "quota_exceeded"
-
-
-class LinkInvalid(DossierError):
-    status, code = 403, "permission_denied"
 
 
 class NotProcessed(DossierError):
@@ -258,6 +253,50 @@ class DocumentService:
             sha256=staged.sha256,
         )
 
+    async def stage_stored(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage,
+        key: str,
+        filename: str | None,
+        claimed_type: str | None,
+    ) -> StagedFile:
+        """A file a client sent straight to storage (assembled under `key`),
+        streamed back — never loaded whole — to hash, measure and type-check
+        it as an upload; the document then keeps that object. Refused (or on
+        any error) the object is deleted."""
+        inspected = InspectedStream(
+            storage.open_range(key),
+            max_bytes=settings.max_upload_bytes,
+            allowed_types=settings.upload_allowed_types,
+            claimed_type=claimed_type,
+        )
+        digest = hashlib.sha256()
+        try:
+            async for chunk in inspected:
+                await asyncio.to_thread(digest.update, chunk)
+        except BaseException:
+            await storage.delete(key)
+            raise
+        assert inspected.mime_type is not None
+        staged = StagedObject(
+            key=key,
+            size=inspected.size,
+            content_type=inspected.mime_type,
+            sha256=digest.hexdigest(),
+            stored=True,
+        )
+        return StagedFile(
+            document_id=uuid7(),
+            staged=staged,
+            storage=storage,
+            filename=sanitise_filename(filename),
+            mime_type=inspected.mime_type,
+            size=inspected.size,
+            sha256=staged.sha256,
+        )
+
     async def discard(self, session: AsyncSession, file: StagedFile) -> None:
         await discard_staged(session, file.storage, file.staged)
 
@@ -363,6 +402,34 @@ class DocumentService:
             max_attempts=settings.job_default_max_attempts,
             created_by=actor.id,
         )
+
+    async def source(self, session: AsyncSession, document_id: UUID) -> Document:
+        """A live document, for a job that reads its file (404 if gone)."""
+        return await DocumentRepository(session).get_or_raise(document_id)
+
+    async def record_processing(
+        self,
+        session: AsyncSession,
+        document_id: UUID,
+        status: DocumentStatus,
+        metadata: dict[str, Any] | None = None,
+    ) -> Document | None:
+        """A processing job's outcome: the document's status, and what it
+        learnt merged into `metadata` (key by key); emits `document.updated`
+        (and `document.processed`). None when the document is gone."""
+        document = await DocumentRepository(session).get(document_id)
+        if document is None:
+            return None
+        values: dict[str, Any] = {"status": status}
+        if metadata:
+            values["metadata_"] = {**document.metadata_, **metadata}
+        applied = await DocumentRepository(session).update(document, values)
+        changes = sorted("metadata" if name == "metadata_" else name for name in applied)
+        if changes:
+            emit(session, "document.updated", {**document_event(document), "changes": changes})
+        if status == DocumentStatus.PROCESSED:
+            emit(session, "document.processed", document_event(document))
+        return document
 
     # -------------------------------------------------------------------- read
     async def get(
@@ -767,35 +834,13 @@ class DocumentService:
     def sign_download(
         self, settings: Settings, document: Document, now: float | None = None
     ) -> tuple[dict[str, str], datetime]:
-        expires = int((now or time.time()) + settings.download_url_ttl_seconds)
-        signature = _signature(settings, document.id, document.tenant_id, expires)
-        params = {"tenant": str(document.tenant_id), "expires": str(expires), "sig": signature}
-        return params, datetime.fromtimestamp(expires, UTC)
+        return sign_link(settings, str(document.id), document.tenant_id, now)
 
     def verify_download(
         self, settings: Settings, document_id: UUID, tenant: str, expires: str, sig: str
     ) -> UUID:
         """The tenant a valid signed link is for; 403 when tampered or expired."""
-        try:
-            tenant_id = UUID(tenant)
-            expires_at = int(expires)
-        except ValueError:
-            raise LinkInvalid("The download link is invalid") from None
-        expected = _signature(settings, document_id, tenant_id, expires_at)
-        if not hmac.compare_digest(expected.encode(), sig.encode()):
-            raise LinkInvalid("The download link is invalid")
-        if expires_at < time.time():
-            raise LinkInvalid("The download link has expired")
-        return tenant_id
-
-
-def _signature(settings: Settings, document_id: UUID, tenant_id: UUID, expires: int) -> str:
-    key = hashlib.sha256(
-        b"dossier.download.v1:" + settings.signing_secret.get_secret_value().encode()
-    ).digest()
-    message = f"{document_id}:{tenant_id}:{expires}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return verify_link(settings, str(document_id), tenant, expires, sig)
 
 
 async def _download(storage: Storage, key: str, path: Path) -> None:

@@ -22,9 +22,11 @@ from backend.jobs.schemas import (
     JobTypeOut,
 )
 from backend.jobs.service import job_out, job_service
+from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.http import Blob, blob_response
 from backend.kit.pagination import CursorPage, Page, list_query
+from backend.kit.security.signing import DownloadUrl, signed_url, verify_link
 from backend.kit.storage import get_storage
 
 router = APIRouter(tags=["jobs"])
@@ -160,14 +162,65 @@ async def get_job_artifact(
     settings: AppSettings,
 ) -> Response:
     artifact = await job_service.artifact(session, job_id, name)
-    blob = Blob(
+    return blob_response(request, get_storage(settings), _artifact_blob(artifact))
+
+
+def _artifact_blob(artifact: Any) -> Blob:
+    return Blob(
         storage_key=artifact.storage_key,
         size=artifact.size,
         sha256=artifact.sha256,
         content_type=artifact.content_type,
         filename=artifact.name,
     )
-    return blob_response(request, get_storage(settings), blob)
+
+
+def _artifact_resource(job_id: UUID, name: str) -> str:
+    return f"artifact:{job_id}:{name}"
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{name}/download-url",
+    response_model=DownloadUrl,
+    summary="A signed, expiring link to an artifact",
+)
+async def get_job_artifact_download_url(
+    job_id: UUID,
+    name: str,
+    request: Request,
+    principal: Reader,
+    session: DbSession,
+    settings: AppSettings,
+) -> DownloadUrl:
+    """A URL that downloads the artifact without credentials until
+    `expires_at` (like documents' `download-url`)."""
+    artifact = await job_service.artifact(session, job_id, name)
+    base = str(request.url_for("download_job_artifact", job_id=job_id, name=artifact.name))
+    return signed_url(settings, base, _artifact_resource(job_id, artifact.name), artifact.tenant_id)
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{name}/download",
+    summary="Download an artifact through a signed link (no credentials)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Range"}},
+)
+async def download_job_artifact(
+    job_id: UUID,
+    name: str,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    tenant: Annotated[str, Query(max_length=64)],
+    expires: Annotated[str, Query(max_length=20)],
+    sig: Annotated[str, Query(max_length=128)],
+) -> Response:
+    """403 when the link was tampered with or expired; 404 once the job or
+    artifact is gone."""
+    tenant_id = verify_link(settings, _artifact_resource(job_id, name), tenant, expires, sig)
+    with tenant_scope(tenant_id):
+        artifact = await job_service.artifact(session, job_id, name)
+        return blob_response(request, get_storage(settings), _artifact_blob(artifact))
 
 
 @batches_router.post(

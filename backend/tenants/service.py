@@ -37,16 +37,20 @@ UsageProvider = Callable[[AsyncSession, UUID], Awaitable[int]]
 
 # The usage numbers `GET /tenant` shows; other domains provide them.
 USAGE_NAMES = ("storage_bytes", "running_jobs")
-_usage_providers: dict[str, UsageProvider] = {}
+_usage_providers: dict[str, list[UsageProvider]] = {}
 
 
 def register_usage_provider(name: str, provider: UsageProvider) -> None:
-    """`provider(session, tenant_id) -> int` supplies usage `name` (one of
-    `USAGE_NAMES`), e.g. the documents domain registers `storage_bytes`. It
-    runs in the caller's transaction, in the tenant's scope."""
+    """`provider(session, tenant_id) -> int` supplies (part of) usage `name`
+    (one of `USAGE_NAMES`): the documents domain registers `storage_bytes`
+    for documents, the scans workload for segment files; a usage is the sum
+    of its providers. It runs in the caller's transaction, in the tenant's
+    scope. Registering the same provider again changes nothing."""
     if name not in USAGE_NAMES:
         raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
-    _usage_providers[name] = provider
+    providers = _usage_providers.setdefault(name, [])
+    if provider not in providers:
+        providers.append(provider)
 
 
 def slugify(name: str) -> str:
@@ -116,8 +120,9 @@ class TenantService:
 
     async def usage_for(self, session: AsyncSession, tenant_id: UUID) -> dict[str, int]:
         usage = dict.fromkeys(USAGE_NAMES, 0)
-        for name, provider in _usage_providers.items():
-            usage[name] = int(await provider(session, tenant_id))
+        for name, providers in _usage_providers.items():
+            for provider in providers:
+                usage[name] += int(await provider(session, tenant_id))
         return usage
 
     async def update_tenant(

@@ -31,14 +31,19 @@ async def create_upload(
     settings: AppSettings,
 ) -> UploadCreated:
     """Declare a file to send in parts: answers the part size and count.
-    Every part but the last is exactly `part_size` bytes."""
-    upload = await upload_service.initiate(session, settings, principal, body)
+    Every part but the last is exactly `part_size` bytes. With the S3
+    storage backend, `part_urls` holds a presigned `PUT` URL per part (valid
+    until the upload expires, at most `STAGING_MAX_AGE_SECONDS` and 7 days):
+    send the parts straight to storage, then `complete` checks them and the
+    sha256 of the whole."""
+    upload, part_urls = await upload_service.initiate(session, settings, principal, body)
     response.headers["Location"] = str(request.url_for("get_upload", upload_id=upload.id))
     return UploadCreated(
         id=upload.id,
         part_size=upload.part_size,
         part_count=upload.part_count,
         expires_at=upload.expires_at,
+        part_urls=part_urls,
     )
 
 
@@ -47,8 +52,9 @@ async def get_upload(
     upload_id: UUID,
     principal: Annotated[Principal, require(Permission.DOCUMENTS_WRITE)],
     session: DbSession,
+    settings: AppSettings,
 ) -> UploadOut:
-    upload, received = await upload_service.get(session, upload_id)
+    upload, received = await upload_service.get(session, settings, upload_id)
     return UploadOut(
         id=upload.id,
         filename=upload.filename,

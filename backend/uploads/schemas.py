@@ -38,6 +38,11 @@ class UploadCreated(BaseModel):
     part_size: int
     part_count: int
     expires_at: datetime
+    part_urls: list[str] | None = Field(
+        default=None,
+        description="S3 backend only: a presigned PUT URL per part (1, 2, …), to send the "
+        "parts straight to storage",
+    )
 
 
 class UploadOut(BaseModel):

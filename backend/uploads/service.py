@@ -15,8 +15,8 @@ from backend.audit.service import Actor, audit_service
 from backend.documents.content import sanitise_filename
 from backend.documents.models import Document
 from backend.documents.schemas import DocumentMetadata
-from backend.documents.service import document_service
-from backend.kit.db import current_tenant_id
+from backend.documents.service import StagedFile, document_service
+from backend.kit.db import after_commit, current_tenant_id
 from backend.kit.errors import (
     Conflict,
     DossierError,
@@ -27,6 +27,7 @@ from backend.kit.errors import (
 from backend.kit.models import uuid7
 from backend.kit.references import is_live
 from backend.kit.storage import (
+    S3Storage,
     Storage,
     active_storage,
     commit_after_commit,
@@ -50,6 +51,23 @@ def _error(field: str, message: str, where: str = "body") -> ValidationFailed:
     )
 
 
+# SigV4 presigned URLs live at most a week.
+MAX_PART_URL_SECONDS = 7 * 24 * 3600
+
+
+def direct_key(upload: Upload) -> str:
+    """Where a direct upload's parts are assembled (and the document's blob stays)."""
+    return key_for("tenants", upload.tenant_id, "uploads", upload.id, "object")
+
+
+def _missing(missing: list[int]) -> ValidationFailed:
+    return ValidationFailed(
+        "Some parts have not arrived",
+        errors=[{"loc": ["parts"], "msg": f"missing parts: {missing[:20]}", "type": "missing"}],
+        missing_parts=missing[:100],
+    )
+
+
 def expected_part_size(upload: Upload, number: int) -> int:
     if number < upload.part_count:
         return upload.part_size
@@ -59,7 +77,9 @@ def expected_part_size(upload: Upload, number: int) -> int:
 class UploadService:
     async def initiate(
         self, session: AsyncSession, settings: Settings, actor: Actor, data: UploadCreate
-    ) -> Upload:
+    ) -> tuple[Upload, list[str] | None]:
+        """The upload, and with the S3 backend presigned `PUT` URLs for its
+        parts (a multipart upload clients send straight to the bucket)."""
         tenant_id = current_tenant_id()
         assert tenant_id is not None
         if data.size > settings.max_upload_bytes:
@@ -92,12 +112,42 @@ class UploadService:
             upload.id,
             {"filename": upload.filename, "size": upload.size},
         )
-        return upload
+        storage = get_storage(settings)
+        if not isinstance(storage, S3Storage):
+            return upload, None
+        key = direct_key(upload)
+        upload_id = await storage.start_direct(key, upload.content_type)
+        # The maintenance sweep aborts multipart uploads older than
+        # STAGING_MAX_AGE_SECONDS: the links do not outlive the parts' upload.
+        seconds = int(
+            min(
+                settings.upload_expiry_seconds,
+                settings.staging_max_age_seconds,
+                MAX_PART_URL_SECONDS,
+            )
+        )
+        return upload, await storage.part_urls(key, upload_id, upload.part_count, seconds)
 
-    async def get(self, session: AsyncSession, upload_id: UUID) -> tuple[Upload, list[int]]:
+    async def get(
+        self, session: AsyncSession, settings: Settings, upload_id: UUID
+    ) -> tuple[Upload, list[int]]:
+        """The upload and the numbers of the parts received (through the API
+        or, with S3, straight into the bucket)."""
         upload = await UploadRepository(session).get_or_raise(upload_id)
-        parts = await UploadPartRepository(session).parts(upload.id)
-        return upload, [part.number for part in parts]
+        parts = {part.number for part in await UploadPartRepository(session).parts(upload.id)}
+        direct = await self._direct(settings, upload)
+        if direct is not None:
+            storage, upload_id_s3 = direct
+            parts |= set(await storage.direct_parts(direct_key(upload), upload_id_s3))
+        return upload, sorted(parts)
+
+    async def _direct(self, settings: Settings, upload: Upload) -> tuple[S3Storage, str] | None:
+        """The S3 storage and multipart upload id of a pending direct upload."""
+        storage = get_storage(settings)
+        if not isinstance(storage, S3Storage) or upload.status != UploadStatus.PENDING:
+            return None
+        found = await storage.find_direct(direct_key(upload))
+        return (storage, found) if found else None
 
     async def _pending(self, session: AsyncSession, upload_id: UUID) -> Upload:
         upload = await UploadRepository(session).get_for_update(upload_id)
@@ -163,26 +213,24 @@ class UploadService:
         upload = await self._pending(session, upload_id)
         parts_repository = UploadPartRepository(session)
         parts = await parts_repository.parts(upload.id)
-        missing = sorted(set(range(1, upload.part_count + 1)) - {part.number for part in parts})
-        if missing:
-            raise ValidationFailed(
-                "Some parts have not arrived",
-                errors=[
-                    {"loc": ["parts"], "msg": f"missing parts: {missing[:20]}", "type": "missing"}
-                ],
-                missing_parts=missing[:100],
+        direct = None if parts else await self._direct(settings, upload)
+        if direct is not None:
+            file = await self._assemble_direct(settings, upload, *direct)
+        else:
+            missing = sorted(set(range(1, upload.part_count + 1)) - {part.number for part in parts})
+            if missing:
+                raise _missing(missing)
+            total = sum(part.size for part in parts)
+            if total != upload.size:
+                raise ChecksumMismatch(f"Received {total} bytes, declared {upload.size}")
+            file = await document_service.stage_file(
+                session,
+                settings,
+                source=_concatenate(get_storage(settings), [part.storage_key for part in parts]),
+                filename=upload.filename,
+                claimed_type=upload.content_type,
             )
-        total = sum(part.size for part in parts)
-        if total != upload.size:
-            raise ChecksumMismatch(f"Received {total} bytes, declared {upload.size}")
         storage = get_storage(settings)
-        file = await document_service.stage_file(
-            session,
-            settings,
-            source=_concatenate(storage, [part.storage_key for part in parts]),
-            filename=upload.filename,
-            claimed_type=upload.content_type,
-        )
         if file.size != upload.size or (upload.sha256 and file.sha256 != upload.sha256):
             await document_service.discard(session, file)
             raise ChecksumMismatch("The received bytes do not match the declared sha256")
@@ -210,6 +258,32 @@ class UploadService:
         )
         return document
 
+    async def _assemble_direct(
+        self, settings: Settings, upload: Upload, storage: S3Storage, upload_id_s3: str
+    ) -> StagedFile:
+        """Check the parts sent to the bucket (all there, each of its size),
+        assemble them, and stream the object back for its type and sha256."""
+        key = direct_key(upload)
+        parts = await storage.direct_parts(key, upload_id_s3)
+        missing = sorted(set(range(1, upload.part_count + 1)) - set(parts))
+        if missing:
+            raise _missing(missing)
+        wrong = [
+            number
+            for number, part in sorted(parts.items())
+            if number > upload.part_count or part["Size"] != expected_part_size(upload, number)
+        ]
+        if wrong:
+            raise ChecksumMismatch(f"Parts {wrong[:20]} do not have the size the upload declares")
+        await storage.finish_direct(key, upload_id_s3, parts)
+        return await document_service.stage_stored(
+            settings,
+            storage=storage,
+            key=key,
+            filename=upload.filename,
+            claimed_type=upload.content_type,
+        )
+
     async def abort(
         self, session: AsyncSession, settings: Settings, actor: Actor, upload_id: UUID
     ) -> None:
@@ -223,6 +297,15 @@ class UploadService:
     async def _remove(self, session: AsyncSession, storage: Storage, upload: Upload) -> None:
         for key in await UploadPartRepository(session).delete_of(upload.id):
             delete_after_commit(session, storage, key)
+        if isinstance(storage, S3Storage) and upload.status == UploadStatus.PENDING:
+            upload_id_s3 = await storage.find_direct(direct_key(upload))
+            if upload_id_s3 is not None:
+                key = direct_key(upload)
+
+                async def abort() -> None:
+                    await storage.abort_direct(key, upload_id_s3)
+
+                after_commit(session, abort)
         await UploadRepository(session).delete(upload)
 
     async def cleanup_expired(

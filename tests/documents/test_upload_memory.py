@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from tests.factories import bearer_headers, make_tenant
+from tests.support.memory import PeakSampler
 from tests.support.server import clean_env, serving
 
 SIZE = 200 * 1024 * 1024
@@ -40,23 +38,6 @@ def _body(block: bytes, digest: Any) -> Iterator[bytes]:
         sent += len(chunk)
         yield chunk
     yield f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.running = True
-
-    def rss(self) -> int:
-        processes = [self.process, *self.process.children(recursive=True)]
-        return sum(p.memory_info().rss for p in processes if p.is_running())
-
-    def run(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.01)
 
 
 def _upload_through_server(

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,15 @@ from backend.kit.db import Database
 from backend.kit.storage import (
     BlobNotFound,
     LocalStorage,
-    S3Storage,
     Storage,
     commit_after_commit,
     delete_after_commit,
     drain_background,
     key_for,
 )
+from tests.support.s3 import moto_endpoint, s3_storage
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+__all__ = ["moto_endpoint"]  # the fixture, used through `storage`
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -51,15 +33,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "local":
         yield LocalStorage(tmp_path / "blobs")
         return
-    endpoint = request.getfixturevalue("moto_endpoint")
-    s3 = S3Storage(
-        bucket=f"bucket-{os.urandom(4).hex()}",
-        endpoint_url=endpoint,
-        region="us-east-1",
-        access_key_id="testing",
-        secret_access_key="testing",
-        prefix="dossier",
-    )
+    s3 = s3_storage(request.getfixturevalue("moto_endpoint"))
     await s3.ensure_bucket()
     yield s3
     await s3.close()

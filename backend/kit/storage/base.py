@@ -38,6 +38,9 @@ class StagedObject:
 
     `commit` makes them visible; `discard` throws them away. `sha256` is the
     hex digest of the bytes written, computed by the backend as it writes.
+    `stored`: the bytes are already visible under `key` (an object a client
+    sent straight to storage, adopted after checking): `commit` leaves it,
+    `discard` deletes it.
     """
 
     key: str
@@ -46,6 +49,7 @@ class StagedObject:
     sha256: str = ""
     token: Any = None  # backend-specific: a temporary path, an S3 multipart upload id
     parts: list[dict[str, Any]] = field(default_factory=list)
+    stored: bool = False
 
 
 class Storage(ABC):

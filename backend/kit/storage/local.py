@@ -95,7 +95,8 @@ class LocalStorage(Storage):
         temp.unlink(missing_ok=True)
 
     async def commit(self, staged: StagedObject) -> None:
-        await asyncio.to_thread(self._commit, staged)
+        if not staged.stored:
+            await asyncio.to_thread(self._commit, staged)
 
     def _commit(self, staged: StagedObject) -> None:
         target = self.path(staged.key)
@@ -104,6 +105,9 @@ class LocalStorage(Storage):
         _fsync_dir(target.parent)
 
     async def discard(self, staged: StagedObject) -> None:
+        if staged.stored:
+            await self.delete(staged.key)
+            return
         await asyncio.to_thread(Path(staged.token).unlink, missing_ok=True)
 
     async def open_range(

@@ -143,6 +143,8 @@ class S3Storage(Storage):
         staged.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
     async def commit(self, staged: StagedObject) -> None:
+        if staged.stored:
+            return
         client = await self.client()
         await client.complete_multipart_upload(
             Bucket=self.bucket,
@@ -152,6 +154,9 @@ class S3Storage(Storage):
         )
 
     async def discard(self, staged: StagedObject) -> None:
+        if staged.stored:
+            await self.delete(staged.key)
+            return
         client = await self.client()
         try:
             await client.abort_multipart_upload(
@@ -199,6 +204,78 @@ class S3Storage(Storage):
     async def delete(self, key: str) -> None:
         client = await self.client()
         await client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    # ------------------------------------------------- direct (presigned) uploads
+    async def start_direct(self, key: str, content_type: str | None = None) -> str:
+        """Begin a multipart upload whose parts clients `PUT` straight to the
+        bucket (`part_urls`); answers its upload id."""
+        client = await self.client()
+        extra = {"ContentType": content_type} if content_type else {}
+        created = await client.create_multipart_upload(
+            Bucket=self.bucket, Key=self.object_key(key), **extra
+        )
+        return str(created["UploadId"])
+
+    async def part_urls(
+        self, key: str, upload_id: str, part_count: int, expires_in: int
+    ) -> list[str]:
+        """Presigned `PUT` URLs for parts 1..`part_count`, valid `expires_in` s."""
+        client = await self.client()
+        return [
+            await client.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.object_key(key),
+                    "UploadId": upload_id,
+                    "PartNumber": number,
+                },
+                ExpiresIn=expires_in,
+            )
+            for number in range(1, part_count + 1)
+        ]
+
+    async def find_direct(self, key: str) -> str | None:
+        """The id of the unfinished direct upload to `key`, if there is one."""
+        client = await self.client()
+        name = self.object_key(key)
+        answer = await client.list_multipart_uploads(Bucket=self.bucket, Prefix=name)
+        for upload in answer.get("Uploads", []):
+            if upload["Key"] == name:
+                return str(upload["UploadId"])
+        return None
+
+    async def direct_parts(self, key: str, upload_id: str) -> dict[int, dict[str, Any]]:
+        """The parts received so far: number → `{"ETag", "Size"}`."""
+        client = await self.client()
+        parts: dict[int, dict[str, Any]] = {}
+        paginator = client.get_paginator("list_parts")
+        async for page in paginator.paginate(
+            Bucket=self.bucket, Key=self.object_key(key), UploadId=upload_id
+        ):
+            for part in page.get("Parts", []):
+                parts[int(part["PartNumber"])] = {"ETag": part["ETag"], "Size": int(part["Size"])}
+        return parts
+
+    async def finish_direct(
+        self, key: str, upload_id: str, parts: dict[int, dict[str, Any]]
+    ) -> None:
+        """Assemble the parts (checked by the caller) into the object at `key`."""
+        client = await self.client()
+        await client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.object_key(key),
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": number, "ETag": parts[number]["ETag"]}
+                    for number in sorted(parts)
+                ]
+            },
+        )
+
+    async def abort_direct(self, key: str, upload_id: str) -> None:
+        await self.discard(StagedObject(key=key, size=0, token=upload_id))
 
     async def sweep_staging(self, older_than_seconds: float) -> int:
         """Aborts multipart uploads (S3's staged writes) begun before the cutoff."""
