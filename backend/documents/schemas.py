@@ -82,7 +82,18 @@ class DocumentMetadata(BaseModel):
 
 
 class DocumentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Lease agreement (signed)",
+                    "tags": ["lease", "signed"],
+                    "case_id": "6f1e2d3c-4b5a-4978-8d6e-5f4a3b2c1d0e",
+                }
+            ]
+        },
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
