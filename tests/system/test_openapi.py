@@ -67,5 +67,5 @@ def test_examples_pass_the_models_own_validation(app: Any) -> None:
         for example in extra.get("examples", []) if isinstance(extra, dict) else []:
             assert isinstance(example, dict)
             model.model_validate(example)
-            checked.append(model.__name__)
+            checked.append(f"{model.__module__}.{model.__qualname__}")
     assert len(set(checked)) >= len(_json_bodies(app.openapi()))
