@@ -8,14 +8,14 @@ its name and has no `__init__.py`: in a checkout a package named `alembic`
 would shadow the Alembic library.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     packages=[
-        *find_packages(include=["backend", "backend.*"]),
+        # Namespace packages too: a domain folder without `__init__.py` ships.
+        *find_namespace_packages(include=["backend", "backend.*"], exclude=["*.__pycache__"]),
         "dossier_migrations",
         "dossier_migrations.versions",
     ],
     package_dir={"dossier_migrations": "alembic"},
-    package_data={"dossier_migrations": ["script.py.mako"]},
 )

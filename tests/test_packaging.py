@@ -76,12 +76,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [wheel] = (work / "dist").glob("dossier-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
+    # Every module and data file of the tree ships (domain folders without
+    # `__init__.py` included), and the migrations with their helpers and template.
     shipped = {
         f"dossier_migrations/{path.relative_to(ROOT / 'alembic')}"
         for path in (ROOT / "alembic").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
+    } | {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "backend").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
-    assert shipped <= names, shipped - names
+    assert shipped <= names, sorted(shipped - names)
 
     venv = work / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=work)
