@@ -158,7 +158,25 @@ class SearchRequest(BaseModel):
     """`POST /documents/search`: a filter in the JSON filter language, an
     optional full-text query, and the list parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "filter": {
+                        "and": [
+                            {"field": "document_type", "op": "eq", "value": "invoice"},
+                            {"field": "extracted_data.total_amount", "op": "gte", "value": 1000},
+                            {"field": "created_at", "op": "gte", "value": "2026-11-01T00:00:00Z"},
+                        ]
+                    },
+                    "q": "consulting",
+                    "sort": "-created_at",
+                    "limit": 20,
+                }
+            ]
+        },
+    )
 
     filter: dict[str, Any] | None = None
     q: str | None = Field(default=None, min_length=1, max_length=500)
