@@ -19,23 +19,17 @@ WORKDIR /app
 
 # Dependencies first, in a layer of their own that a code change does not
 # invalidate: install the project with an empty `backend` package, then drop it.
-COPY pyproject.toml README.md ./
-RUN mkdir backend && touch backend/__init__.py \
+COPY pyproject.toml setup.py README.md ./
+RUN mkdir -p backend alembic/versions && touch backend/__init__.py \
     && pip install . \
-    && rm -rf backend build ./*.egg-info
+    && rm -rf backend alembic build ./*.egg-info
 
-COPY alembic.ini ./
+# The project itself, installed like any wheel: the migrations travel inside it
+# (the `dossier_migrations` package), so nothing runs from /app.
 COPY alembic ./alembic
 COPY backend ./backend
 RUN pip install --no-deps --force-reinstall . \
-    && rm -rf build ./*.egg-info \
-    && python -m compileall -q backend alembic
-
-# backend/kit/migrations.py looks for alembic.ini and alembic/ beside the
-# `backend` package, and they are not part of the installed distribution: the
-# package is therefore imported from /app, where they sit. (The installed copy
-# provides the `dossier` command and the dependencies.)
-ENV PYTHONPATH=/app
+    && rm -rf build ./*.egg-info alembic backend
 
 # The code stays root-owned and read-only to the process; only /data (blobs, the
 # `blobs` volume in docker-compose.yml) is writable. A named volume mounted

@@ -148,18 +148,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
     embedded = configured.database_url is None or configured.redis_url is None
     with _embedded_services(configured, with_redis=True):
         settings = get_settings()
-        migrations.upgrade(_database_url(settings))
+        migrations.upgrade(_database_url(settings), app_role=settings.db_app_role)
         if embedded:
             credentials = asyncio.run(_create_demo_tenant_if_empty(settings))
             if credentials:
                 email, password = credentials
                 print(f"Demo tenant created. Log in as {email} with password {password}")
+        if args.worker:
+            print(
+                f"Job worker in each API process ({settings.serve_worker_concurrency} jobs at once)"
+            )
         print(f"Serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an
         # exception so the embedded services are stopped on the way out.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(
-            "backend.main:create_app",
+            "backend.main:create_app_with_worker" if args.worker else "backend.main:create_app",
             factory=True,
             host=args.host,
             port=args.port,
@@ -172,7 +176,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     with _embedded_services(get_settings(), with_redis=False):
-        migrations.upgrade(_database_url(get_settings()), args.revision)
+        settings = get_settings()
+        migrations.upgrade(_database_url(settings), args.revision, app_role=settings.db_app_role)
     print(f"Database migrated to {args.revision}")
 
 
@@ -224,7 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (embedded services if none configured)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the job worker in each API process (SERVE_WORKER_CONCURRENCY jobs at once);"
+        " --no-worker when separate `dossier worker` processes run the queue",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")

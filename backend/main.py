@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from backend.kit.storage import close_storages, configure_storage
 from backend.plugins import api_router, install, root_routers
 from backend.settings import Settings, get_settings
 from backend.system.docs import mount_docs
+from backend.worker.runner import Worker
 
 logger = logging.getLogger("dossier")
 
@@ -86,9 +88,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # import-time objects (they cost throughput and long latency tails).
     gc.collect()
     gc.freeze()
+    worker = (
+        Worker(settings, concurrency=settings.serve_worker_concurrency)
+        if app.state.run_worker
+        else None
+    )
+    worker_task = asyncio.create_task(worker.run(), name="job-worker") if worker else None
+    if worker_task is not None:
+        worker_task.add_done_callback(_worker_ended)
     try:
         yield
     finally:
+        if worker is not None and worker_task is not None:
+            # Stop claiming; running jobs get JOB_SHUTDOWN_TIMEOUT_SECONDS.
+            worker.stop()
+            await asyncio.gather(worker_task, return_exceptions=True)
         await app.state.mailer.drain()
         await close_hub(app)
         configure_event_bus(None)
@@ -97,7 +111,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.dispose()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("the in-process job worker stopped", exc_info=task.exception())
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    """The API. With `run_worker`, its lifespan also runs a job worker in this
+    process (`dossier serve` on a single machine; SERVE_WORKER_CONCURRENCY
+    jobs at once), stopped and drained before the app's resources close."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
@@ -112,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.run_worker = run_worker
     install(settings)
     install_error_handlers(app)
     for router in root_routers():
@@ -150,3 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
     )
     return app
+
+
+def create_app_with_worker() -> FastAPI:
+    """`dossier serve`'s factory (the default, `--worker`): API and job worker."""
+    return create_app(run_worker=True)

@@ -1,12 +1,17 @@
 """Every setting of Dossier, read from the environment (and `.env`).
 
 `.env.example` documents each one. Secrets are `SecretStr`, so they never show
-in a `repr`, a log line or an error; outside development the built-in defaults
-for secrets are refused at start-up.
+in a `repr`, a log line or an error. There are no built-in secrets: a secret
+that is not set is generated at the first start and kept under
+`DOSSIER_DATA_DIR/secrets/` (readable by the owner only), and read from there
+at every later start; one that is set must have 32+ characters.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from enum import StrEnum
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -16,13 +21,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
-
-
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    TEST = "test"
-    PRODUCTION = "production"
+MIN_SECRET_LENGTH = 32
+SECRETS_DIR = "secrets"
+GENERATED_SECRETS = ("jwt_secret", "api_key_pepper", "signing_secret")
 
 
 class MailBackendName(StrEnum):
@@ -85,6 +86,49 @@ DEFAULT_PLANS: dict[str, PlanSpec] = {
 }
 
 
+def stored_secret(data_dir: Path, name: str) -> SecretStr:
+    """The secret `name` kept under `data_dir/secrets/`, made at the first call.
+
+    A fresh value is written to a private temporary file and linked into
+    place, so processes starting together (API processes, workers on one
+    volume) all end up with the one value that was linked first. A stored file
+    that others may read is refused rather than trusted.
+    """
+    directory = data_dir / SECRETS_DIR
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / name
+    if not path.exists():
+        temporary = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        raise ValueError(
+            f"{path} is readable by other users: delete it (a new secret is made at the next "
+            "start, ending every session and signed link) or make it private (chmod 600)"
+        )
+    value = path.read_text().strip()
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{path} holds fewer than {MIN_SECRET_LENGTH} characters")
+    return SecretStr(value)
+
+
+def _generated(name: str) -> Any:
+    """A default factory: the stored secret under the settings' data directory."""
+
+    def factory(data: dict[str, Any]) -> SecretStr:
+        return stored_secret(Path(data["dossier_data_dir"]), name)
+
+    return factory
+
+
 def _csv(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -94,7 +138,6 @@ def _csv(value: Any) -> Any:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    environment: Environment = Environment.DEVELOPMENT
     app_name: str = "Dossier"
     log_level: str = "INFO"
 
@@ -106,14 +149,15 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=0, ge=0)
     redis_key_prefix: str = "dossier"
 
-    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    # Unset: generated at the first start, kept under DOSSIER_DATA_DIR/secrets/.
+    jwt_secret: SecretStr = Field(default_factory=_generated("jwt_secret"))
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "dossier"
     jwt_audience: str = "dossier-api"
     access_token_ttl_seconds: int = Field(default=900, ge=30)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    api_key_pepper: SecretStr = SecretStr(DEV_SECRET)
-    signing_secret: SecretStr = SecretStr(DEV_SECRET)
+    api_key_pepper: SecretStr = Field(default_factory=_generated("api_key_pepper"))
+    signing_secret: SecretStr = Field(default_factory=_generated("signing_secret"))
     password_hash_memory_kib: int = Field(default=19456, ge=19456)
     password_hash_time_cost: int = Field(default=2, ge=2)
     password_hash_parallelism: int = Field(default=1, ge=1)
@@ -145,6 +189,7 @@ class Settings(BaseSettings):
     job_default_max_attempts: int = Field(default=3, ge=1, le=20)
     job_default_max_running: int = Field(default=10, ge=1)
     job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
+    serve_worker_concurrency: int = Field(default=2, ge=1)
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     batch_max_items: int = Field(default=1000, ge=1)
     job_modules: Annotated[list[str], NoDecode] = []
@@ -250,23 +295,19 @@ class Settings(BaseSettings):
         return _csv(value)
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
-        if self.environment is Environment.DEVELOPMENT or self.environment is Environment.TEST:
-            return self
-        weak = [
+    def _refuse_short_secrets(self) -> Settings:
+        short = [
             name
-            for name in ("jwt_secret", "api_key_pepper", "signing_secret")
-            if getattr(self, name).get_secret_value() in ("", DEV_SECRET)
-            or len(getattr(self, name).get_secret_value()) < 32
+            for name in GENERATED_SECRETS
+            if len(getattr(self, name).get_secret_value()) < MIN_SECRET_LENGTH
         ]
-        if weak:
-            names = ", ".join(name.upper() for name in weak)
-            raise ValueError(f"{names} must be set to a random value of 32+ characters")
+        if short:
+            names = ", ".join(name.upper() for name in short)
+            raise ValueError(
+                f"{names} must be a random value of {MIN_SECRET_LENGTH}+ characters "
+                "(or left unset: one is then generated and kept under DOSSIER_DATA_DIR)"
+            )
         return self
-
-    @property
-    def is_production(self) -> bool:
-        return self.environment is Environment.PRODUCTION
 
 
 @lru_cache

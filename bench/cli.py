@@ -168,7 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"server cpus {pinning.server or 'any'}, client cpus {pinning.client or 'any'}"
         )
         try:
-            upgrade(database_url)
             env = app_environment(
                 database_url,
                 services.redis_url,
@@ -178,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra=extra,
             )
             settings = Settings(**{key.lower(): value for key, value in env.items()})  # type: ignore[arg-type]
+            upgrade(database_url, app_role=settings.db_app_role)
             pool = settings.db_pool_size + settings.db_max_overflow
             app_server = Server(
                 "dossier", "backend.main:create_app", env, cpus=pinning.server, ready_path="/ready"

@@ -115,7 +115,6 @@ def app_environment(
     redis_prefix: str,
     data_dir: Path,
     *,
-    environment: str = "production",
     log_level: str = "INFO",
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
@@ -126,7 +125,6 @@ def app_environment(
     is part of the stack) but never answers 429; tokens outlive the run.
     """
     values = {
-        "ENVIRONMENT": environment,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": redis_prefix,

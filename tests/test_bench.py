@@ -48,7 +48,6 @@ def server(database_url: str, redis_url: str, tmp_path_factory: Any) -> Iterator
         redis_url,
         "dossier-test-bench",
         tmp_path_factory.mktemp("bench-app"),
-        environment="test",
         log_level="WARNING",
     )
     with Server("dossier", "backend.main:create_app", env, ready_path="/ready") as running:

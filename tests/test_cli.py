@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from backend.cli import build_parser
 from backend.kit.db import async_url
 from tests.support.server import clean_env, run_dossier
 
@@ -118,3 +119,8 @@ def test_openapi_prints_the_spec() -> None:
     assert "/health" in spec["paths"]
     operation_ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_serve_runs_the_job_worker_unless_told_not_to() -> None:
+    assert build_parser().parse_args(["serve"]).worker is True
+    assert build_parser().parse_args(["serve", "--no-worker"]).worker is False

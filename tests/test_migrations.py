@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backend.db_models import Base
 from backend.kit.db import async_url
 from backend.kit.migrations import downgrade_on, upgrade_on
+from backend.settings import Settings
+
+APP_ROLE: str = Settings.model_fields["db_app_role"].default
 
 
 async def _tables(connection: Any) -> set[str]:
@@ -32,14 +35,14 @@ async def test_upgrade_downgrade_upgrade(create_database: Callable[[], Awaitable
     engine = create_async_engine(async_url(url))
     try:
         async with engine.begin() as connection:
-            await upgrade_on(connection, url)
+            await upgrade_on(connection, url, app_role=APP_ROLE)
             assert await _tables(connection) == set(Base.metadata.tables)
             assert await connection.run_sync(_diff) == []
         async with engine.begin() as connection:
-            await downgrade_on(connection, url, "base")
+            await downgrade_on(connection, url, "base", app_role=APP_ROLE)
             assert await _tables(connection) == set()
         async with engine.begin() as connection:
-            await upgrade_on(connection, url)
+            await upgrade_on(connection, url, app_role=APP_ROLE)
             assert await _tables(connection) == set(Base.metadata.tables)
             policies = await connection.execute(
                 text("SELECT count(DISTINCT tablename) FROM pg_policies WHERE schemaname='public'")

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -49,7 +48,7 @@ def _live(name: str, table: str, columns: list[str | sa.TextClause]) -> None:
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
     for statement in rls.create_app_role(role):
         op.execute(statement)
 
@@ -187,4 +186,4 @@ def downgrade() -> None:
     # cluster-wide and may serve other databases, so it stays.
     for table in ["audit_events", "one_time_tokens", "refresh_tokens", "api_keys", "user_roles", "roles", "users", "tenants"]:
         op.drop_table(table)
-    op.execute(f'REVOKE USAGE ON SCHEMA public FROM "{get_settings().db_app_role}"')
+    op.execute(f'REVOKE USAGE ON SCHEMA public FROM "{rls.app_role()}"')

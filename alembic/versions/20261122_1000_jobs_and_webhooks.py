@@ -10,9 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -42,7 +41,7 @@ def _soft_delete() -> list[sa.Column]:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
 
     op.create_table(
         "batches",

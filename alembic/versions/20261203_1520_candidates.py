@@ -10,9 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -52,7 +51,7 @@ def _array(name: str, item: sa.types.TypeEngine) -> sa.Column:  # type: ignore[t
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
 
     op.create_table(
         "candidates",

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0005"
 down_revision: str | None = "0007"
@@ -50,7 +49,7 @@ def _search_vector(expression: str) -> None:
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
     op.add_column("documents", sa.Column("document_type", sa.String(20), nullable=True))
     op.add_column("documents", sa.Column("extracted_data", postgresql.JSONB(), nullable=True))
     op.add_column("documents", sa.Column("extraction", postgresql.JSONB(), nullable=True))

@@ -30,7 +30,19 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "ingest pipeline",
+                    "scopes": ["documents:read", "documents:write"],
+                    "expires_at": "2027-12-31T23:59:59Z",
+                    "rate_limit": "120/60",
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[PermissionName] = Field(

@@ -39,7 +39,20 @@ class TenantBrief(BaseModel):
 
 
 class SignupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_name": "Acme Legal",
+                    "tenant_slug": "acme-legal",
+                    "email": "ada@acme.example",
+                    "password": "correct horse battery staple",
+                    "full_name": "Ada Lovelace",
+                }
+            ]
+        },
+    )
 
     tenant_name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
@@ -56,17 +69,35 @@ class SignupOut(TokenOut):
 
 
 class RefreshIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refresh_token": "kJ3v9QmZtYc1rP0wq8sXbN2dL5gH7aUe4fTiVoBy6Rk"}]
+        }
+    )
+
     refresh_token: OpaqueToken
 
 
 class PasswordChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery staple",
+                    "new_password": "a longer, newer passphrase",
+                }
+            ]
+        },
+    )
 
     current_password: Password
     new_password: Password
 
 
 class PasswordResetRequestIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@acme.example"}]})
+
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
 
 
@@ -75,14 +106,35 @@ class PasswordResetRequestOut(BaseModel):
 
 
 class PasswordResetConfirmIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "Zt4xq1Lr8mWcN0vB6yHs3pKd9aFe2gUj5iTo7RbQwYc",
+                    "new_password": "a longer, newer passphrase",
+                }
+            ]
+        },
+    )
 
     token: OpaqueToken
     new_password: Password
 
 
 class InvitationAcceptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "Zt4xq1Lr8mWcN0vB6yHs3pKd9aFe2gUj5iTo7RbQwYc",
+                    "password": "correct horse battery staple",
+                    "full_name": "Grace Hopper",
+                }
+            ]
+        },
+    )
 
     token: OpaqueToken
     password: Password

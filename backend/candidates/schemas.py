@@ -84,7 +84,15 @@ class CandidateUpdate(BaseModel):
     """Profile fields (each one set is recorded in `edited_fields` and kept
     through later CVs), `status` and `tags`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"status": "interview", "tags": ["backend", "shortlist"]},
+                {"location": "Berlin, Germany", "skills": ["Python", "PostgreSQL", "Kubernetes"]},
+            ]
+        },
+    )
 
     name: str | None = Field(default=None, max_length=300)
     emails: list[EmailStr] | None = Field(default=None, max_length=50)
@@ -104,7 +112,17 @@ class CandidateUpdate(BaseModel):
 
 
 class CandidateMerge(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "target_id": "2b1a0c9d-8e7f-4a6b-9c5d-4e3f2a1b0c9d",
+                    "source_id": "7c6b5a49-3827-4165-a0b9-c8d7e6f5a4b3",
+                }
+            ]
+        },
+    )
 
     target_id: UUID
     source_id: UUID
@@ -123,7 +141,10 @@ class ImportAnswer(BaseModel):
 
 
 class TenantSkillCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Kubernetes", "aliases": ["k8s", "kube"]}]},
+    )
 
     name: SkillName
     aliases: list[SkillName] = Field(default_factory=list, max_length=50)
@@ -145,7 +166,21 @@ class TenantSkillOut(BaseModel):
 
 
 class RequisitionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Senior backend engineer",
+                    "description": "Builds and runs our Python services.",
+                    "required_skills": ["Python", "PostgreSQL"],
+                    "preferred_skills": ["Kubernetes", "Redis"],
+                    "min_experience_years": 5,
+                    "location": "Berlin",
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=50_000)
@@ -156,7 +191,14 @@ class RequisitionCreate(BaseModel):
 
 
 class RequisitionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"min_experience_years": 3, "preferred_skills": ["Kubernetes", "Redis", "FastAPI"]}
+            ]
+        },
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=50_000)

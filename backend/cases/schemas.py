@@ -35,7 +35,22 @@ class CaseOut(BaseModel):
 
 
 class CaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Smith v. Jones",
+                    "description": "Contract dispute over the 2025 supply agreement",
+                    "priority": "high",
+                    "assignee_id": "3d2c1b0a-9f8e-4d7c-b6a5-948372615a0b",
+                    "tags": ["contract", "litigation"],
+                    "due_at": "2027-03-31T17:00:00Z",
+                    "metadata": {"court": "District Court", "docket": "25-CV-1042"},
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
@@ -53,7 +68,12 @@ class CaseCreate(BaseModel):
 
 
 class CaseUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "in_progress", "priority": "urgent"}, {"status": "closed"}]
+        },
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
@@ -71,4 +91,8 @@ class CaseUpdate(BaseModel):
 
 
 class CaseDocumentAttach(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"document_id": "0b3c7c1e-5d0a-4f8e-9a57-2f1d6c3b9e41"}]}
+    )
+
     document_id: UUID

@@ -94,7 +94,18 @@ class DocumentMetadata(BaseModel):
 
 
 class DocumentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Lease agreement (signed)",
+                    "tags": ["lease", "signed"],
+                    "case_id": "6f1e2d3c-4b5a-4978-8d6e-5f4a3b2c1d0e",
+                }
+            ]
+        },
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
@@ -154,7 +165,25 @@ class SearchRequest(BaseModel):
     """`POST /documents/search`: a filter in the JSON filter language, an
     optional full-text query, and the list parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "filter": {
+                        "and": [
+                            {"field": "document_type", "op": "eq", "value": "invoice"},
+                            {"field": "extracted_data.total_amount", "op": "gte", "value": 1000},
+                            {"field": "created_at", "op": "gte", "value": "2026-11-01T00:00:00Z"},
+                        ]
+                    },
+                    "q": "consulting",
+                    "sort": "-created_at",
+                    "limit": 20,
+                }
+            ]
+        },
+    )
 
     filter: dict[str, Any] | None = None
     q: str | None = Field(default=None, min_length=1, max_length=500)

@@ -12,7 +12,20 @@ from backend.jobs.models import JobStatus
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "document.extract_text",
+                    "payload": {"ocr_language": "eng+fra"},
+                    "document_id": "0b3c7c1e-5d0a-4f8e-9a57-2f1d6c3b9e41",
+                    "priority": 5,
+                },
+                {"type": "case.export", "case_id": "6f1e2d3c-4b5a-4978-8d6e-5f4a3b2c1d0e"},
+            ]
+        },
+    )
 
     type: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -90,7 +103,25 @@ class BatchItem(BaseModel):
 
 
 class BatchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "document.extract_text",
+                    "items": [
+                        {"document_id": "0b3c7c1e-5d0a-4f8e-9a57-2f1d6c3b9e41"},
+                        {
+                            "document_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                            "payload": {"ocr_language": "deu"},
+                        },
+                    ],
+                    "priority": 0,
+                    "max_attempts": 3,
+                }
+            ]
+        },
+    )
 
     type: str = Field(min_length=1, max_length=100)
     items: list[BatchItem] = Field(min_length=1)

@@ -26,7 +26,45 @@ class GuideValidation(BaseModel):
 
 
 class GuideCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Biology mid-term",
+                    "subject": "Biology",
+                    "instructions": "Fill one bubble per question in pencil.",
+                    "pass_percentage": 50,
+                    "student_id_digits": 8,
+                    "questions": [
+                        {"id": "1", "type": "mcq", "max_marks": 1, "options": 4, "answer": "C"},
+                        {
+                            "id": "2",
+                            "type": "multi",
+                            "max_marks": 2,
+                            "options": ["A", "B", "C", "D"],
+                            "answer": ["A", "D"],
+                            "partial": True,
+                        },
+                        {"id": "3", "type": "true_false", "max_marks": 1, "answer": False},
+                        {
+                            "id": "4",
+                            "type": "numeric",
+                            "max_marks": 2,
+                            "answer": 9.81,
+                            "tolerance": 0.05,
+                        },
+                        {
+                            "id": "5",
+                            "type": "exact",
+                            "max_marks": 1,
+                            "accepted": ["mitochondria", "mitochondrion"],
+                        },
+                    ],
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=500)
     subject: str | None = Field(default=None, max_length=200)
@@ -39,7 +77,12 @@ class GuideCreate(BaseModel):
 
 
 class GuideUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"pass_percentage": 60, "instructions": "Use a dark pencil."}]
+        },
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=500)
     subject: str | None = Field(default=None, max_length=200)
@@ -99,7 +142,19 @@ class GuideOut(BaseModel):
 
 
 class SheetCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "guide_id": "1c9d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "document_id": "0b3c7c1e-5d0a-4f8e-9a57-2f1d6c3b9e41",
+                    "student_id": "20260042",
+                    "student_name": "Ada Lovelace",
+                }
+            ]
+        },
+    )
 
     guide_id: UUID
     document_id: UUID
@@ -160,7 +215,12 @@ class SheetOut(BaseModel):
 
 
 class MarkOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"awarded": 1.5, "feedback": "Second answer accepted after review"}]
+        },
+    )
 
     awarded: float = Field(ge=0)
     feedback: str | None = Field(default=None, max_length=2000)
@@ -170,7 +230,25 @@ class BatchCreate(BaseModel):
     """Either `document_ids` (one sheet each) or one `document_id` whose pages
     are cut into sheets of `pages_per_sheet` pages."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "guide_id": "1c9d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "document_ids": [
+                        "0b3c7c1e-5d0a-4f8e-9a57-2f1d6c3b9e41",
+                        "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    ],
+                },
+                {
+                    "guide_id": "1c9d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "document_id": "5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170",
+                    "pages_per_sheet": 2,
+                },
+            ]
+        },
+    )
 
     guide_id: UUID
     document_ids: list[UUID] | None = Field(

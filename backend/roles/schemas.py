@@ -30,7 +30,18 @@ class RoleOut(BaseModel):
 
 
 class RoleCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "reviewer",
+                    "description": "Reads documents and works on cases",
+                    "permissions": ["documents:read", "cases:read", "cases:write"],
+                }
+            ]
+        },
+    )
 
     name: RoleName
     description: str | None = Field(default=None, max_length=500)
@@ -40,7 +51,17 @@ class RoleCreate(BaseModel):
 class RoleUpdate(BaseModel):
     """Every field optional; only the fields sent are changed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Reads documents, works on cases, reads jobs",
+                    "permissions": ["documents:read", "cases:read", "cases:write", "jobs:read"],
+                }
+            ]
+        },
+    )
 
     name: RoleName | None = None
     description: str | None = Field(default=None, max_length=500)

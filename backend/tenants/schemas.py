@@ -74,7 +74,12 @@ def _clean_name(value: str | None) -> str | None:
 class TenantUpdate(BaseModel):
     """`settings` keys are merged into the current ones; a null value removes a key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Acme Legal LLP", "settings": {"auto_extract_text": False}}]
+        },
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     settings: dict[str, Any] | None = None
@@ -99,7 +104,21 @@ class LimitOverrides(BaseModel):
 
 
 class AdminTenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Globex",
+                    "slug": "globex",
+                    "plan": "pro",
+                    "owner_email": "owner@globex.example",
+                    "owner_password": "correct horse battery staple",
+                    "owner_full_name": "Hank Scorpio",
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(default=None, max_length=63)
@@ -127,7 +146,15 @@ class AdminTenantCreate(BaseModel):
 
 
 class AdminTenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"plan": "enterprise", "limits": {"max_running_jobs": 100, "rate_limit": None}},
+                {"status": "suspended"},
+            ]
+        },
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     plan: str | None = None

@@ -15,7 +15,21 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 
 
 class UploadCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "deposition-2026-11-02.pdf",
+                    "size": 73400320,
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "content_type": "application/pdf",
+                    "title": "Deposition, 2 November",
+                    "tags": ["deposition"],
+                }
+            ]
+        },
+    )
 
     filename: str = Field(min_length=1, max_length=1024)
     size: int = Field(ge=1, description="Total bytes of the file")

@@ -41,7 +41,19 @@ class UserOut(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "grace@acme.example",
+                    "password": "correct horse battery staple",
+                    "full_name": "Grace Hopper",
+                    "roles": ["member"],
+                }
+            ]
+        },
+    )
 
     email: Email
     password: Password
@@ -50,7 +62,14 @@ class UserCreate(BaseModel):
 
 
 class InvitationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"email": "grace@acme.example", "roles": ["viewer"], "full_name": "Grace Hopper"}
+            ]
+        },
+    )
 
     email: Email
     roles: RoleNames = Field(default_factory=list)
@@ -60,13 +79,18 @@ class InvitationCreate(BaseModel):
 class UserUpdate(BaseModel):
     """Every field optional; only the fields sent are changed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"full_name": "Grace B. Hopper"}, {"is_active": False}]},
+    )
 
     full_name: FullName | None = None
     is_active: bool | None = None
 
 
 class UserRolesUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"roles": ["admin", "member"]}]}
+    )
 
     roles: RoleNames

@@ -14,7 +14,18 @@ MAX_EVENTS = 200
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.acme.example/dossier",
+                    "events": ["document.processed", "job.failed"],
+                    "description": "Indexing service",
+                }
+            ]
+        },
+    )
 
     url: str = Field(min_length=8, max_length=2048)
     events: list[EventName] = Field(min_length=1, max_length=MAX_EVENTS)
@@ -22,7 +33,15 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"events": ["document.processed", "document.deleted"]},
+                {"is_active": True},
+            ]
+        },
+    )
 
     url: str | None = Field(default=None, min_length=8, max_length=2048)
     events: list[EventName] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)

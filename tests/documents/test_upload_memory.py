@@ -78,7 +78,6 @@ async def test_200_mb_upload_keeps_peak_rss_growth_under_64_mb(
         DATABASE_URL=settings.database_url.get_secret_value(),
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=settings.redis_key_prefix,
-        ENVIRONMENT="test",
         DOSSIER_DATA_DIR=str(tmp_path),
         MAX_UPLOAD_BYTES=str(300 * MB),
         LOG_LEVEL="WARNING",

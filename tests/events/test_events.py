@@ -27,7 +27,6 @@ def stack(database_url: str, redis_url: str, settings: Settings) -> Iterator[str
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=settings.redis_key_prefix,
-        ENVIRONMENT="test",
         LOG_LEVEL="WARNING",
         WS_PING_INTERVAL_SECONDS="0.5",
         JOB_MODULES="tests.support.job_types",

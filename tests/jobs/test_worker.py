@@ -14,39 +14,14 @@ from sqlalchemy import text
 
 from backend.documents.intelligence.ocr import installed_languages
 from tests.factories import bearer_headers, make_tenant
-from tests.jobs.helpers import make_case, make_document, raise_job_cap, running_worker, wait_for_job
-
-
-def pdf_with_pages(*pages: str) -> bytes:
-    """A minimal valid PDF, one Helvetica text line per page."""
-    objects: list[bytes] = []
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    font_id = 3 + 2 * len(pages)
-    for index, line in enumerate(pages):
-        content_id = 4 + 2 * index
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
-        )
-        stream = f"BT /F1 18 Tf 72 700 Td ({line}) Tj ET".encode()
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    )
-    return out.getvalue()
+from tests.jobs.helpers import (
+    make_case,
+    make_document,
+    pdf_with_pages,
+    raise_job_cap,
+    running_worker,
+    wait_for_job,
+)
 
 
 def docx_bytes(*paragraphs: str) -> bytes:

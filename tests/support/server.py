@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -23,15 +24,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clean_env(**overrides: str) -> dict[str, str]:
-    """The environment minus every Dossier setting, plus `overrides`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "DOSSIER_DATA_DIR", "ENVIRONMENT"}
-    }
+# This run's secrets, shared by the in-process app (tests/conftest.py) and
+# every server or worker process the tests start, so that tokens, API keys and
+# signatures made on one side hold on the other.
+RUN_SECRETS = {
+    "JWT_SECRET": secrets.token_urlsafe(48),
+    "API_KEY_PEPPER": secrets.token_urlsafe(48),
+    "SIGNING_SECRET": secrets.token_urlsafe(48),
+}
+DOSSIER_SETTINGS = {"DATABASE_URL", "REDIS_URL", "DOSSIER_DATA_DIR", *RUN_SECRETS}
+
+
+def unconfigured_env(**overrides: str) -> dict[str, str]:
+    """The environment minus every Dossier setting, plus `overrides`: what a
+    new user's shell has."""
+    env = {key: value for key, value in os.environ.items() if key not in DOSSIER_SETTINGS}
     env.update(overrides)
     return env
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """`unconfigured_env` with this run's secrets, plus `overrides`."""
+    return unconfigured_env(**{**RUN_SECRETS, **overrides})
 
 
 def run_dossier(
@@ -50,14 +64,19 @@ def run_dossier(
 
 @contextmanager
 def serving(
-    env: dict[str, str], *extra: str, timeout: float = 90
+    env: dict[str, str],
+    *extra: str,
+    timeout: float = 90,
+    command: list[str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`dossier serve` on a free loopback port, until /health answers."""
+    """`dossier serve` (or `command serve`) on a free loopback port, until
+    /health answers."""
     port = free_port()
     process = subprocess.Popen(
-        [*DOSSIER, "serve", "--port", str(port), *extra],
+        [*(command or DOSSIER), "serve", "--port", str(port), *extra],
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

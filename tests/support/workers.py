@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from tests.support.server import DOSSIER, ROOT, clean_env
 
 FAST_ENV = {
-    "ENVIRONMENT": "test",
     "LOG_LEVEL": "WARNING",
     "JOB_LEASE_SECONDS": "2",
     "JOB_POLL_INTERVAL_SECONDS": "0.2",

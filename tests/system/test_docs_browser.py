@@ -82,7 +82,6 @@ def server(database_url: str, redis_url: str, settings: Settings) -> Iterator[st
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=settings.redis_key_prefix,
-        ENVIRONMENT="test",
         LOG_LEVEL="WARNING",
     )
     with serving(env) as (base, _):

@@ -1,4 +1,10 @@
-"""SQL for row-level security, used by the migrations.
+"""SQL for the application role, its grants and row-level security: the
+helpers the migrations share.
+
+They live with the migrations, not in the application, and are frozen: a
+migration that has run must do the same thing when it runs again on another
+database, so these functions never change behaviour. A new need gets a new
+function. (Alembic puts this directory on `sys.path`: `import tenancy_sql`.)
 
 Policies compare `tenant_id` with the transaction-local `app.tenant_id`
 (`NULLIF(..., '')` because a setting reads `''`, not NULL, once a transaction
@@ -8,8 +14,19 @@ that set it has ended) or let a named system scope through. Tables are
 
 from __future__ import annotations
 
+from alembic import op
+
 CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 IN_SYSTEM_SCOPE = "COALESCE(current_setting('app.system_scope', true), '') <> ''"
+
+
+def app_role() -> str:
+    """The role the application's queries run as: `env.py` hands it to the
+    migration context (from the Alembic config), never from the app's settings."""
+    role = op.get_context().opts.get("app_role")
+    if not role:
+        raise RuntimeError("the migration context has no app_role (see alembic/env.py)")
+    return str(role)
 
 
 def create_app_role(role: str) -> list[str]:
