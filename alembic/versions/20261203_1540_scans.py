@@ -11,9 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0009"
 down_revision: str | None = "0005"
@@ -33,7 +32,7 @@ def _common() -> list[sa.Column]:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
 
     op.create_table(
         "segmentations",
