@@ -117,7 +117,10 @@ def check_fdi(value: int | None) -> int | None:
 
 
 class SegmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"label": "upper left first molar", "tooth_number": 26}]},
+    )
 
     label: str | None = Field(default=None, max_length=200)
     tooth_number: int | None = Field(default=None, description="FDI 11-48, or null")
