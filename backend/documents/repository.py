@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, bindparam, func, select, text
+from sqlalchemy import Select, String, func, literal, select, text
 
 from backend.documents.models import Document
 from backend.kit.pagination import ListQuery, PageResult
@@ -35,58 +36,62 @@ LISTED: tuple[Any, ...] = (
 )
 
 
-def search_query() -> Any:
-    """The statement's `q` parameter as a full-text query (web-search syntax)."""
-    return func.websearch_to_tsquery(
-        text(f"'{SEARCH_CONFIG}'::regconfig"), bindparam("q", type_=String)
-    )
+def search_query(q: str) -> Any:
+    """`q` as a full-text query (web-search syntax)."""
+    return func.websearch_to_tsquery(text(f"'{SEARCH_CONFIG}'::regconfig"), literal(q, String))
 
 
 class DocumentRepository(Repository[Document]):
     model = Document
     resource_name = "Document"
 
-    def listed_rows(self, *, include_deleted: bool, filters: frozenset[str]) -> Select[Any]:
-        """The `LISTED` columns for `paginate_rows`: the tenant (`tenant_id`)
-        and each filter named in `filters` are `bindparam`s of the same names
-        (`tag` takes a one-item list), so the statement is built once per
-        combination of filters."""
-        stmt = select(*LISTED).where(
-            Document.tenant_id == bindparam("tenant_id", type_=Document.tenant_id.type)
-        )
+    def listed_rows(
+        self,
+        tenant_id: UUID,
+        *,
+        include_deleted: bool = False,
+        status: Any = None,
+        case_id: UUID | None = None,
+        mime_type: str | None = None,
+        tag: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        q: str | None = None,
+    ) -> Select[Any]:
+        """The `LISTED` columns of the tenant's documents, for `paginate_rows`,
+        narrowed by each filter given."""
+        stmt = select(*LISTED).where(Document.tenant_id == tenant_id)
         if not include_deleted:
             stmt = stmt.where(Document.deleted_at.is_(None))
-        for name in ("status", "case_id", "mime_type"):
-            if name in filters:
-                column = getattr(Document, name)
-                stmt = stmt.where(column == bindparam(name, type_=column.type))
-        if "tag" in filters:
-            stmt = stmt.where(Document.tags.contains(bindparam("tag", type_=Document.tags.type)))
-        if "created_after" in filters:
-            after = bindparam("created_after", type_=Document.created_at.type)
-            stmt = stmt.where(Document.created_at >= after)
-        if "created_before" in filters:
-            before = bindparam("created_before", type_=Document.created_at.type)
-            stmt = stmt.where(Document.created_at < before)
-        if "q" in filters:
-            stmt = stmt.where(Document.search_vector.op("@@")(search_query()))
+        if status is not None:
+            stmt = stmt.where(Document.status == status)
+        if case_id is not None:
+            stmt = stmt.where(Document.case_id == case_id)
+        if mime_type is not None:
+            stmt = stmt.where(Document.mime_type == mime_type)
+        if tag is not None:
+            stmt = stmt.where(Document.tags.contains([tag]))
+        if created_after is not None:
+            stmt = stmt.where(Document.created_at >= created_after)
+        if created_before is not None:
+            stmt = stmt.where(Document.created_at < created_before)
+        if q is not None:
+            stmt = stmt.where(Document.search_vector.op("@@")(search_query(q)))
         return stmt
 
-    async def paginate_ranked(
-        self, stmt: Select[Any], params: dict[str, Any], query: ListQuery
-    ) -> PageResult[Any]:
+    async def paginate_ranked(self, stmt: Select[Any], q: str, query: ListQuery) -> PageResult[Any]:
         """Offset pages of a `listed_rows` statement searching `q`, ordered by
         full-text relevance, then newest first."""
         connection = await self.session.connection()
         count = select(func.count()).select_from(stmt.order_by(None).subquery())
-        total = (await connection.execute(count, params)).scalar()
-        rank = func.ts_rank_cd(Document.search_vector, search_query())
+        total = (await connection.execute(count)).scalar()
+        rank = func.ts_rank_cd(Document.search_vector, search_query(q))
         page = (
             stmt.order_by(rank.desc(), Document.created_at.desc(), Document.id.desc())
             .offset((query.page - 1) * query.page_size)
             .limit(query.page_size)
         )
-        items = list((await connection.execute(page, params)).mappings())
+        items = list((await connection.execute(page)).mappings())
         return PageResult(items=items, query=query, total=total or 0)
 
     async def live_with_sha256(self, sha256: str) -> Document | None:

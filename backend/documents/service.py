@@ -300,24 +300,16 @@ class DocumentService:
         rank: bool = False,
         **filters: Any,
     ) -> PageResult[Any]:
-        """A page of `LISTED` columns as mappings. A hot read: unless ranked by
-        relevance, through a statement built once per combination of filters
-        and page shape (`paginate_rows`)."""
+        """A page of `LISTED` columns as mappings. A hot read: plain rows, the
+        statement compiled once per combination of filters and page shape by
+        SQLAlchemy's cache. `rank`: offset pages searching `q` are ordered by
+        relevance."""
         repository = DocumentRepository(session)
-        include_deleted = bool(filters.pop("include_deleted", False))
-        params = {name: value for name, value in filters.items() if value is not None}
-        if "tag" in params:
-            params["tag"] = [params["tag"]]
-        used = frozenset(params)
-        params["tenant_id"] = _tenant()
-
-        def build() -> Any:
-            return repository.listed_rows(include_deleted=include_deleted, filters=used)
-
-        if rank and "q" in used and not query.keyset:
-            return await repository.paginate_ranked(build(), params, query)
-        key = ("documents", include_deleted, used)
-        return await repository.paginate_rows(key, build, params, query)
+        stmt = repository.listed_rows(_tenant(), **filters)
+        q = filters.get("q")
+        if rank and q is not None and not query.keyset:
+            return await repository.paginate_ranked(stmt, q, query)
+        return await repository.paginate_rows(stmt, query)
 
     # ------------------------------------------------------------------ change
     async def update(
