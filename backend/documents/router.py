@@ -4,12 +4,13 @@ change, delete, restore, content download and signed download URLs."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
@@ -19,7 +20,6 @@ from backend.documents.schemas import (
     DocumentOut,
     DocumentUpdate,
     DownloadUrl,
-    documents_out,
 )
 from backend.documents.service import (
     deny_include_deleted,
@@ -32,14 +32,15 @@ from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import NotFound
 from backend.kit.http import blob_response
 from backend.kit.multipart import MultipartReader
-from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.pagination import CursorPage, ListParams, Page, page_json, sort_field
 from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
 from backend.settings import Settings
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
-SORTABLE = ["created_at", "updated_at", "title", "size"]
+SORTABLE = ("created_at", "updated_at", "title", "size")
+_FILTERS = {"status", "case_id", "tag", "mime_type", "created_after", "created_before", "q"}
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
 
 
@@ -126,45 +127,43 @@ async def create_documents_bulk(
     )
 
 
+class DocumentListParams(ListParams):
+    sortable: ClassVar[tuple[str, ...]] = SORTABLE
+
+    sort: str = sort_field(SORTABLE)
+    status: DocumentStatus | None = None
+    case_id: UUID | None = None
+    tag: str | None = Field(None, max_length=100)
+    mime_type: str | None = Field(None, max_length=100)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="Full-text search over title, description and extracted text "
+        "(web-search syntax). Without `sort`, offset pages are ranked by relevance.",
+    )
+    include_deleted: bool = False
+
+
 @router.get("", response_model=Page[DocumentOut] | CursorPage[DocumentOut])
 async def list_documents(
-    request: Request,
     principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
     session: DbSession,
-    query: Annotated[ListQuery, list_query(SORTABLE)],
-    status: DocumentStatus | None = None,
-    case_id: UUID | None = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-    mime_type: Annotated[str | None, Query(max_length=100)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    q: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=500,
-            description="Full-text search over title, description and extracted text "
-            "(web-search syntax). Without `sort`, offset pages are ranked by relevance.",
-        ),
-    ] = None,
-    include_deleted: bool = False,
-) -> Any:
-    if include_deleted:
+    params: Annotated[DocumentListParams, Query()],
+) -> Response:
+    if params.include_deleted:
         deny_include_deleted(principal.permissions, Permission.DOCUMENTS_DELETE)
+    filters = params.model_dump(include=_FILTERS, exclude_none=True)
     result = await document_service.list_documents(
         session,
-        query,
-        rank="sort" not in request.query_params,
-        include_deleted=include_deleted,
-        status=status,
-        case_id=case_id,
-        tag=tag,
-        mime_type=mime_type,
-        created_after=created_after,
-        created_before=created_before,
-        q=q,
+        params.list_query(),
+        rank="sort" not in params.model_fields_set,
+        include_deleted=params.include_deleted,
+        **filters,
     )
-    return result.envelope(documents_out(result.items))
+    return page_json(result)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
