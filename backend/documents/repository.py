@@ -104,12 +104,19 @@ class DocumentRepository(Repository[Document]):
         row: Document | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return row
 
+    @staticmethod
+    def storage_bytes_of(tenant_id: Any) -> Any:
+        """Bytes held for the tenant `tenant_id` (a value or an expression):
+        every document not yet purged, as a scalar subquery."""
+        return (
+            select(func.coalesce(func.sum(Document.size), 0))
+            .where(Document.tenant_id == tenant_id)
+            .scalar_subquery()
+        )
+
     async def storage_bytes(self, tenant_id: UUID) -> int:
         """Bytes held for a tenant: every document not yet purged."""
-        stmt = select(func.coalesce(func.sum(Document.size), 0)).where(
-            Document.tenant_id == tenant_id
-        )
-        return int(await self.session.scalar(stmt) or 0)
+        return int(await self.session.scalar(select(self.storage_bytes_of(tenant_id))) or 0)
 
     async def lock_tenant_storage(self, tenant_id: UUID) -> None:
         """Serialise quota checks of one tenant until the transaction ends."""

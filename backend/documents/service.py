@@ -397,8 +397,10 @@ class DocumentService:
     async def is_live(self, session: AsyncSession, document_id: UUID) -> bool:
         return await DocumentRepository(session).get(document_id) is not None
 
-    async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
-        return await DocumentRepository(session).storage_bytes(tenant_id)
+    def storage_usage(self, tenant_id: Any) -> Any:
+        """Bytes the tenant whose id is the expression `tenant_id` holds in
+        documents, as a scalar subquery (a `UsageQuery`)."""
+        return DocumentRepository.storage_bytes_of(tenant_id)
 
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
         return await DocumentRepository(session).in_case(case_id)

@@ -220,4 +220,7 @@ def page_json(result: PageResult[Any]) -> Response:
             "page_size": size,
             "pages": math.ceil(total / size) if total else 0,
         }
-    return Response(orjson.dumps(body, default=_json_default, option=_JSON_OPTIONS), media_type="application/json")
+    return Response(
+        orjson.dumps(body, default=_json_default, option=_JSON_OPTIONS),
+        media_type="application/json",
+    )
