@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-import jwt
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from jose import JWTError, jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -65,7 +65,7 @@ def add_naive_routes(app: FastAPI) -> None:
                 audience=os.environ.get("BENCH_NAIVE_JWT_AUDIENCE"),
                 issuer=os.environ.get("BENCH_NAIVE_JWT_ISSUER"),
             )
-        except jwt.PyJWTError:
+        except JWTError:
             raise HTTPException(401, "Could not validate credentials") from None
         user = await session.get(User, UUID(payload["sub"]))
         if user is None or not user.is_active or user.deleted_at is not None:
