@@ -15,14 +15,12 @@ Configured by the bench through the baseline server's environment:
 `BENCH_NAIVE_DATABASE_URL` and `BENCH_NAIVE_JWT_{SECRET,ALGORITHM,AUDIENCE,ISSUER}`.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from jose import JWTError, jwt
 from sqlalchemy import select
@@ -45,43 +43,51 @@ def naive_sessionmaker(pool_size: int) -> async_sessionmaker[AsyncSession] | Non
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def add_naive_routes(app: FastAPI) -> None:
-    async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-        sessionmaker = request.app.state.naive_sessions
-        if sessionmaker is None:
-            raise HTTPException(503, "no database configured")
-        async with sessionmaker() as session:
-            yield session
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    sessionmaker = request.app.state.naive_sessions
+    if sessionmaker is None:
+        raise HTTPException(503, "no database configured")
+    async with sessionmaker() as session:
+        yield session
 
-    async def get_current_user(
-        token: Annotated[str, Depends(oauth2_scheme)],
-        session: Annotated[AsyncSession, Depends(get_db)],
-    ) -> User:
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                os.environ["BENCH_NAIVE_JWT_SECRET"],
-                algorithms=[os.environ.get("BENCH_NAIVE_JWT_ALGORITHM", "HS256")],
-                audience=os.environ.get("BENCH_NAIVE_JWT_AUDIENCE"),
-                issuer=os.environ.get("BENCH_NAIVE_JWT_ISSUER"),
-            )
-        except JWTError:
-            raise HTTPException(401, "Could not validate credentials") from None
-        user = await session.get(User, UUID(payload["sub"]))
-        if user is None or not user.is_active or user.deleted_at is not None:
-            raise HTTPException(401, "Could not validate credentials")
-        return user
 
-    @app.get("/naive/documents", response_model=list[DocumentOut])
-    async def list_documents(
-        user: Annotated[User, Depends(get_current_user)],
-        session: Annotated[AsyncSession, Depends(get_db)],
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    ) -> Any:
-        result = await session.execute(
-            select(Document)
-            .where(Document.tenant_id == user.tenant_id, Document.deleted_at.is_(None))
-            .order_by(Document.created_at.desc(), Document.id.desc())
-            .limit(limit)
+async def get_current_user(
+    token: Annotated[str, Depends(oauth2_scheme)],
+    session: Annotated[AsyncSession, Depends(get_db)],
+) -> User:
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            os.environ["BENCH_NAIVE_JWT_SECRET"],
+            algorithms=[os.environ.get("BENCH_NAIVE_JWT_ALGORITHM", "HS256")],
+            audience=os.environ.get("BENCH_NAIVE_JWT_AUDIENCE"),
+            issuer=os.environ.get("BENCH_NAIVE_JWT_ISSUER"),
         )
-        return result.scalars().all()
+    except JWTError:
+        raise HTTPException(401, "Could not validate credentials") from None
+    user = await session.get(User, UUID(payload["sub"]))
+    if user is None or not user.is_active or user.deleted_at is not None:
+        raise HTTPException(401, "Could not validate credentials")
+    return user
+
+
+router = APIRouter(prefix="/naive")
+
+
+@router.get("/documents", response_model=list[DocumentOut])
+async def list_documents(
+    user: Annotated[User, Depends(get_current_user)],
+    session: Annotated[AsyncSession, Depends(get_db)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    result = await session.execute(
+        select(Document)
+        .where(Document.tenant_id == user.tenant_id, Document.deleted_at.is_(None))
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+def add_naive_routes(app: FastAPI) -> None:
+    app.include_router(router)
