@@ -122,7 +122,7 @@ PLUGINS: tuple[Plugin, ...] = (
     Plugin(
         "jobs",
         routers=(jobs_router, batches_router),
-        usage_providers={"running_jobs": job_service.running_jobs},
+        usage_providers={"running_jobs": tenants.UsageQuery(job_service.running_jobs)},
         stats_providers={"jobs": job_service.count_by_status},
     ),
     Plugin(
@@ -138,7 +138,7 @@ PLUGINS: tuple[Plugin, ...] = (
         routers=(documents_router,),
         job_types=(document_tasks.extract_text, document_tasks.extract_fields),
         references={"document": document_service.is_live},
-        usage_providers={"storage_bytes": document_service.storage_usage},
+        usage_providers={"storage_bytes": tenants.UsageQuery(document_service.storage_usage)},
         stats_providers={
             "documents": document_purge.count_documents,
             "storage_bytes": document_purge.storage_bytes_total,

@@ -3,7 +3,9 @@
 No middleware, no ORM, no authentication, no row-level security: one query
 per request. Every Dossier endpoint is reported as a ratio to this app's
 requests/s, measured in the same run with the same server (one uvicorn
-worker) and the same load.
+worker) and the same load. The same server also serves the naive stack's
+documents list (`bench/naive_app.py`, under `/naive`), Dossier's other point
+of comparison.
 
     BENCH_BASELINE_DSN=postgresql://... uvicorn bench.baseline_app:create_app --factory
 """
@@ -18,6 +20,8 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Query, Request
+
+from bench.naive_app import add_naive_routes, naive_sessionmaker
 
 TENANT_QUERY = "SELECT id, name, slug, plan, status, created_at FROM tenants WHERE id = $1"
 RANKING_QUERY = (
@@ -38,11 +42,14 @@ def create_app() -> FastAPI:
             if dsn
             else None
         )
+        app.state.naive_sessions = naive_sessionmaker(pool_max)
         try:
             yield
         finally:
             if app.state.pool is not None:
                 await app.state.pool.close()
+            if app.state.naive_sessions is not None:
+                await app.state.naive_sessions.kw["bind"].dispose()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -72,4 +79,5 @@ def create_app() -> FastAPI:
         rows = await pool.fetch(RANKING_QUERY, tenant_id, skill)
         return [dict(row) for row in rows]
 
+    add_naive_routes(app)
     return app

@@ -185,7 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline_server = Server(
                 "baseline",
                 "bench.baseline_app:create_app",
-                {"BENCH_BASELINE_DSN": libpq_dsn(database_url), "BENCH_BASELINE_POOL": str(pool)},
+                {
+                    "BENCH_BASELINE_DSN": libpq_dsn(database_url),
+                    "BENCH_BASELINE_POOL": str(pool),
+                    "BENCH_NAIVE_DATABASE_URL": database_url,
+                    "BENCH_NAIVE_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+                    "BENCH_NAIVE_JWT_ALGORITHM": settings.jwt_algorithm,
+                    "BENCH_NAIVE_JWT_AUDIENCE": settings.jwt_audience,
+                    "BENCH_NAIVE_JWT_ISSUER": settings.jwt_issuer,
+                },
                 cpus=pinning.server,
             )
             with app_server, baseline_server:

@@ -15,8 +15,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import insert
 
+from backend.documents.models import Document
+from backend.kit.db import tenant_scope
+from bench.baseline_app import create_app as create_baseline
 from bench.load import drive, wrk_available, wrk_script
 from bench.profile import summarize
 from bench.registry import (
@@ -32,6 +37,7 @@ from bench.registry import (
 from bench.report import as_json, table
 from bench.runner import run_all
 from bench.services import Server, app_environment
+from tests.factories import bearer_headers, make_tenant
 from tests.support.server import ROOT, clean_env
 
 TOOLS = [
@@ -239,3 +245,45 @@ async def test_stale_baseline_is_measured_again_after_setup_next_to_its_scenario
     assert by_name["x"].ratio == pytest.approx(0.25)  # against the adjacent 400, not 100
     assert by_name["bare"].measurement is not None
     assert by_name["bare"].measurement.details["samples"] == [100.0, 400.0]
+
+
+async def test_naive_stack_lists_the_callers_documents_and_refuses_bad_tokens(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The naive baseline (`bench/naive_app.py`) must be a working list, or
+    Dossier's lead over it means nothing: the caller's tenant's documents
+    only, newest first, and 401 for a token it cannot verify."""
+    settings = app.state.settings
+    monkeypatch.setenv("BENCH_NAIVE_DATABASE_URL", settings.database_url.get_secret_value())
+    monkeypatch.setenv("BENCH_NAIVE_JWT_SECRET", settings.jwt_secret.get_secret_value())
+    monkeypatch.setenv("BENCH_NAIVE_JWT_ALGORITHM", settings.jwt_algorithm)
+    monkeypatch.setenv("BENCH_NAIVE_JWT_AUDIENCE", settings.jwt_audience)
+    monkeypatch.setenv("BENCH_NAIVE_JWT_ISSUER", settings.jwt_issuer)
+    monkeypatch.delenv("BENCH_BASELINE_DSN", raising=False)
+    tenant, other = await make_tenant(app, "A"), await make_tenant(app, "B")
+    with tenant_scope(tenant.id):
+        async with app.state.db.transaction() as session:
+            for title in ("first", "second"):
+                await session.execute(
+                    insert(Document).values(
+                        tenant_id=tenant.id,
+                        title=title,
+                        filename=f"{title}.pdf",
+                        mime_type="application/pdf",
+                        size=1,
+                        sha256=title[0] * 64,
+                        storage_key=f"k/{title}",
+                        tags=[],
+                    )
+                )
+    naive = create_baseline()
+    async with naive.router.lifespan_context(naive):
+        transport = httpx.ASGITransport(app=naive)
+        async with httpx.AsyncClient(transport=transport, base_url="http://naive") as client:
+            mine = await client.get("/naive/documents", headers=bearer_headers(app, tenant.owner))
+            theirs = await client.get("/naive/documents", headers=bearer_headers(app, other.owner))
+            forged = await client.get("/naive/documents", headers={"Authorization": "Bearer x.y.z"})
+    assert mine.status_code == 200, mine.text
+    assert [item["title"] for item in mine.json()] == ["second", "first"]
+    assert theirs.json() == []
+    assert forged.status_code == 401

@@ -14,10 +14,10 @@ from backend.auth.principal import Principal
 from backend.cases.models import Case, CasePriority, CaseStatus
 from backend.cases.schemas import CaseCreate, CaseDocumentAttach, CaseOut, CaseUpdate
 from backend.cases.service import case_service
-from backend.documents.schemas import DocumentOut, documents_out
+from backend.documents.schemas import DocumentOut
 from backend.documents.service import deny_include_deleted
 from backend.kit.deps import AppSettings, DbSession
-from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.pagination import CursorPage, ListQuery, Page, list_query, page_json
 from backend.roles.permissions import Permission
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -167,7 +167,7 @@ async def list_case_documents(
     query: Annotated[ListQuery, list_query(["created_at", "updated_at", "title", "size"])],
 ) -> Any:
     result = await case_service.list_documents(session, case_id, query)
-    return result.envelope(documents_out(result.items))
+    return page_json(result)
 
 
 @router.get("/{case_id}/timeline", response_model=Page[AuditEventOut] | CursorPage[AuditEventOut])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -9,10 +10,10 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     case,
     delete,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -45,7 +46,7 @@ LISTED: tuple[Any, ...] = (
     Document.document_type,
     Document.extracted_data,
     Document.extraction,
-    Document.metadata_.label("metadata_"),
+    Document.metadata_.label("metadata"),
     Document.confidence,
     Document.version,
     Document.created_at,
@@ -60,31 +61,31 @@ LISTED: tuple[Any, ...] = (
 _CONFIGS = {"german": "german", "english": "english", "simple": "simple"}
 
 
-def _tsquery(config: str) -> Any:
+def _tsquery(config: str, q: str) -> Any:
     return func.websearch_to_tsquery(
-        literal_column(f"'{_CONFIGS[config]}'::regconfig"), bindparam("q", type_=String)
+        literal_column(f"'{_CONFIGS[config]}'::regconfig"), literal(q, String)
     )
 
 
-def search_condition() -> Any:
-    """The statement's `q` parameter (web-search syntax) matched in the
-    document's own language: German stems for German documents."""
+def search_condition(q: str) -> Any:
+    """`q` (web-search syntax) matched in the document's own language:
+    German stems for German documents."""
     vector = Document.search_vector
     return or_(
-        and_(Document.language == "de", vector.op("@@")(_tsquery("german"))),
+        and_(Document.language == "de", vector.op("@@")(_tsquery("german", q))),
         and_(
             or_(Document.language == "en", Document.language.is_(None)),
-            vector.op("@@")(_tsquery("english")),
+            vector.op("@@")(_tsquery("english", q)),
         ),
-        and_(Document.language.not_in(["de", "en"]), vector.op("@@")(_tsquery("simple"))),
+        and_(Document.language.not_in(["de", "en"]), vector.op("@@")(_tsquery("simple", q))),
     )
 
 
-def search_rank() -> Any:
+def search_rank(q: str) -> Any:
     query = case(
-        (Document.language == "de", _tsquery("german")),
-        (or_(Document.language == "en", Document.language.is_(None)), _tsquery("english")),
-        else_=_tsquery("simple"),
+        (Document.language == "de", _tsquery("german", q)),
+        (or_(Document.language == "en", Document.language.is_(None)), _tsquery("english", q)),
+        else_=_tsquery("simple", q),
     )
     return func.ts_rank_cd(Document.search_vector, query)
 
@@ -93,63 +94,73 @@ class DocumentRepository(Repository[Document]):
     model = Document
     resource_name = "Document"
 
-    def listed_rows(self, *, include_deleted: bool, filters: frozenset[str]) -> Select[Any]:
-        """The `LISTED` columns for `paginate_rows`: the tenant (`tenant_id`)
-        and each filter named in `filters` are `bindparam`s of the same names
-        (`tag` takes a one-item list), so the statement is built once per
-        combination of filters."""
-        stmt = select(*LISTED).where(
-            Document.tenant_id == bindparam("tenant_id", type_=Document.tenant_id.type)
-        )
+    def listed_rows(
+        self,
+        tenant_id: UUID,
+        *,
+        include_deleted: bool = False,
+        status: Any = None,
+        case_id: UUID | None = None,
+        mime_type: str | None = None,
+        tag: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        document_type: str | None = None,
+        language: str | None = None,
+        supplier: tuple[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        q: str | None = None,
+    ) -> Select[Any]:
+        """The `LISTED` columns of the tenant's documents, for `paginate_rows`,
+        narrowed by each filter given."""
+        stmt = select(*LISTED).where(Document.tenant_id == tenant_id)
         if not include_deleted:
             stmt = stmt.where(Document.deleted_at.is_(None))
-        for name in ("status", "case_id", "mime_type"):
-            if name in filters:
-                column = getattr(Document, name)
-                stmt = stmt.where(column == bindparam(name, type_=column.type))
-        if "tag" in filters:
-            stmt = stmt.where(Document.tags.contains(bindparam("tag", type_=Document.tags.type)))
-        if "created_after" in filters:
-            after = bindparam("created_after", type_=Document.created_at.type)
-            stmt = stmt.where(Document.created_at >= after)
-        if "created_before" in filters:
-            before = bindparam("created_before", type_=Document.created_at.type)
-            stmt = stmt.where(Document.created_at < before)
-        for name in ("document_type", "language"):
-            if name in filters:
-                column = getattr(Document, name)
-                stmt = stmt.where(column == bindparam(name, type_=column.type))
-        if "supplier" in filters:
-            # `supplier`: a lower-case LIKE pattern; `supplier_vat`: a compact VAT id.
-            supplier_name = func.lower(Document.extracted_data["supplier_name"].astext)
-            vat_id = Document.extracted_data["supplier_vat_id"].astext
+        if status is not None:
+            stmt = stmt.where(Document.status == status)
+        if case_id is not None:
+            stmt = stmt.where(Document.case_id == case_id)
+        if mime_type is not None:
+            stmt = stmt.where(Document.mime_type == mime_type)
+        if tag is not None:
+            stmt = stmt.where(Document.tags.contains([tag]))
+        if created_after is not None:
+            stmt = stmt.where(Document.created_at >= created_after)
+        if created_before is not None:
+            stmt = stmt.where(Document.created_at < created_before)
+        if document_type is not None:
+            stmt = stmt.where(Document.document_type == document_type)
+        if language is not None:
+            stmt = stmt.where(Document.language == language)
+        if supplier is not None:
+            # A case-insensitive substring of the supplier's name, or its VAT id.
+            pattern, vat_id = supplier
+            name = func.lower(Document.extracted_data["supplier_name"].astext)
             stmt = stmt.where(
                 or_(
-                    supplier_name.like(bindparam("supplier", type_=String), escape="\\"),
-                    vat_id == bindparam("supplier_vat", type_=String),
+                    name.like(pattern, escape="\\"),
+                    Document.extracted_data["supplier_vat_id"].astext == vat_id,
                 )
             )
-        if "metadata" in filters:
-            stmt = stmt.where(Document.metadata_.op("@>")(bindparam("metadata", type_=JSONB)))
-        if "q" in filters:
-            stmt = stmt.where(search_condition())
+        if metadata is not None:
+            stmt = stmt.where(Document.metadata_.op("@>")(literal(metadata, JSONB)))
+        if q is not None:
+            stmt = stmt.where(search_condition(q))
         return stmt
 
-    async def paginate_ranked(
-        self, stmt: Select[Any], params: dict[str, Any], query: ListQuery
-    ) -> PageResult[Any]:
+    async def paginate_ranked(self, stmt: Select[Any], q: str, query: ListQuery) -> PageResult[Any]:
         """Offset pages of a `listed_rows` statement searching `q`, ordered by
         full-text relevance, then newest first."""
         connection = await self.session.connection()
         count = select(func.count()).select_from(stmt.order_by(None).subquery())
-        total = (await connection.execute(count, params)).scalar()
-        rank = search_rank()
+        total = (await connection.execute(count)).scalar()
+        rank = search_rank(q)
         page = (
             stmt.order_by(rank.desc(), Document.created_at.desc(), Document.id.desc())
             .offset((query.page - 1) * query.page_size)
             .limit(query.page_size)
         )
-        items = list((await connection.execute(page, params)).mappings())
+        items = list((await connection.execute(page)).mappings())
         return PageResult(items=items, query=query, total=total or 0)
 
     async def write_extraction(self, document: Document, values: dict[str, Any]) -> None:
@@ -182,12 +193,19 @@ class DocumentRepository(Repository[Document]):
         row: Document | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return row
 
+    @staticmethod
+    def storage_bytes_of(tenant_id: Any) -> Any:
+        """Bytes held for the tenant `tenant_id` (a value or an expression):
+        every document not yet purged, as a scalar subquery."""
+        return (
+            select(func.coalesce(func.sum(Document.size), 0))
+            .where(Document.tenant_id == tenant_id)
+            .scalar_subquery()
+        )
+
     async def storage_bytes(self, tenant_id: UUID) -> int:
         """Bytes held for a tenant: every document not yet purged."""
-        stmt = select(func.coalesce(func.sum(Document.size), 0)).where(
-            Document.tenant_id == tenant_id
-        )
-        return int(await self.session.scalar(stmt) or 0)
+        return int(await self.session.scalar(select(self.storage_bytes_of(tenant_id))) or 0)
 
     async def lock_tenant_storage(self, tenant_id: UUID) -> None:
         """Serialise quota checks of one tenant until the transaction ends."""

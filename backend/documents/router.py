@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import Field
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
@@ -23,7 +24,6 @@ from backend.documents.schemas import (
     PageDetail,
     PageOut,
     SearchRequest,
-    documents_out,
 )
 from backend.documents.service import (
     deny_include_deleted,
@@ -36,7 +36,7 @@ from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import NotFound, ValidationFailed
 from backend.kit.http import blob_response, etag_matches
 from backend.kit.multipart import MultipartReader
-from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.pagination import CursorPage, ListParams, Page, page_json, sort_field
 from backend.kit.security.signing import DownloadUrl
 from backend.kit.storage import get_storage
 from backend.roles.permissions import Permission
@@ -44,7 +44,19 @@ from backend.settings import Settings
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
-SORTABLE = ["created_at", "updated_at", "title", "size"]
+SORTABLE = ("created_at", "updated_at", "title", "size")
+_FILTERS = {
+    "status",
+    "case_id",
+    "tag",
+    "mime_type",
+    "created_after",
+    "created_before",
+    "document_type",
+    "language",
+    "supplier",
+    "q",
+}
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
 METADATA_KEY = re.compile(r"^metadata\.([A-Za-z0-9_\-]{1,64})$")
 MAX_METADATA_FILTERS = 10
@@ -137,62 +149,55 @@ async def create_documents_bulk(
     )
 
 
+class DocumentListParams(ListParams):
+    sortable: ClassVar[tuple[str, ...]] = SORTABLE
+
+    sort: str = sort_field(SORTABLE)
+    status: DocumentStatus | None = None
+    case_id: UUID | None = None
+    tag: str | None = Field(None, max_length=100)
+    mime_type: str | None = Field(None, max_length=100)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    document_type: DocumentType | None = None
+    language: str | None = Field(None, max_length=20)
+    supplier: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Case-insensitive substring of `supplier_name`, or an exact `supplier_vat_id`",
+    )
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="Full-text search over title, description and extracted text "
+        "(web-search syntax). Without `sort`, offset pages are ranked by relevance.",
+    )
+    include_deleted: bool = False
+
+
 @router.get("", response_model=Page[DocumentOut] | CursorPage[DocumentOut])
 async def list_documents(
-    request: Request,
     principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
     session: DbSession,
-    query: Annotated[ListQuery, list_query(SORTABLE)],
-    status: DocumentStatus | None = None,
-    case_id: UUID | None = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-    mime_type: Annotated[str | None, Query(max_length=100)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    document_type: DocumentType | None = None,
-    language: Annotated[str | None, Query(max_length=20)] = None,
-    supplier: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=200,
-            description="Case-insensitive substring of `supplier_name`, or an exact "
-            "`supplier_vat_id`",
-        ),
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=500,
-            description="Full-text search over title, description and extracted text "
-            "(web-search syntax). Without `sort`, offset pages are ranked by relevance.",
-        ),
-    ] = None,
-    include_deleted: bool = False,
-) -> Any:
+    request: Request,
+    params: Annotated[DocumentListParams, Query()],
+) -> Response:
     """Filters also take `metadata.<key>=<value>` (string equality of the
     user metadata's key; several are ANDed)."""
-    if include_deleted:
+    if params.include_deleted:
         deny_include_deleted(principal.permissions, Permission.DOCUMENTS_DELETE)
+    filters = params.model_dump(include=_FILTERS, exclude_none=True)
     result = await document_service.list_documents(
         session,
-        query,
-        rank="sort" not in request.query_params,
-        include_deleted=include_deleted,
-        status=status,
-        case_id=case_id,
-        tag=tag,
-        mime_type=mime_type,
-        created_after=created_after,
-        created_before=created_before,
-        document_type=document_type,
-        language=language,
-        supplier=supplier,
+        params.list_query(),
+        rank="sort" not in params.model_fields_set,
+        include_deleted=params.include_deleted,
         metadata=_metadata_filter(request),
-        q=q,
+        **filters,
     )
-    return result.envelope(documents_out(result.items))
+    return page_json(result)
 
 
 def _metadata_filter(request: Request) -> dict[str, str]:
@@ -236,7 +241,7 @@ async def search_documents(
     (`sort`, `limit`/`cursor` or `page`/`page_size`). Without `sort`, a
     search with `q` is ranked by relevance."""
     result = await document_service.search(session, body)
-    return result.envelope(documents_out(result.items))
+    return page_json(result)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)

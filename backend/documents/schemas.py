@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,7 +11,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     field_validator,
 )
 
@@ -67,15 +65,6 @@ class DocumentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
-
-
-_DOCUMENTS_OUT = TypeAdapter(list[DocumentOut])
-
-
-def documents_out(rows: Sequence[Mapping[str, Any]]) -> list[DocumentOut]:
-    """List rows (the repository's `LISTED` columns) as `DocumentOut`s, in one
-    validation of plain dicts: much cheaper than reading each row's attributes."""
-    return _DOCUMENTS_OUT.validate_python([dict(row) for row in rows])
 
 
 class DocumentMetadata(BaseModel):

@@ -447,31 +447,23 @@ class DocumentService:
         rank: bool = False,
         **filters: Any,
     ) -> PageResult[Any]:
-        """A page of `LISTED` columns as mappings. A hot read: unless ranked by
-        relevance, through a statement built once per combination of filters
-        and page shape (`paginate_rows`)."""
+        """A page of `LISTED` columns as mappings. A hot read: plain rows, the
+        statement compiled once per combination of filters and page shape by
+        SQLAlchemy's cache. `rank`: offset pages searching `q` are ordered by
+        relevance."""
         repository = DocumentRepository(session)
-        include_deleted = bool(filters.pop("include_deleted", False))
-        params = {name: value for name, value in filters.items() if value is not None}
-        if "tag" in params:
-            params["tag"] = [params["tag"]]
-        if "supplier" in params:
-            supplier = str(params["supplier"])
-            escaped = supplier.lower().replace("\\", "\\\\").replace("%", "\\%")
-            params["supplier"] = "%" + escaped.replace("_", "\\_") + "%"
-            params["supplier_vat"] = "".join(supplier.split()).upper()
-        if not params.get("metadata", True):
-            params.pop("metadata")
-        used = frozenset(params)
-        params["tenant_id"] = _tenant()
-
-        def build() -> Any:
-            return repository.listed_rows(include_deleted=include_deleted, filters=used)
-
-        if rank and "q" in used and not query.keyset:
-            return await repository.paginate_ranked(build(), params, query)
-        key = ("documents", include_deleted, used)
-        return await repository.paginate_rows(key, build, params, query)
+        supplier = filters.pop("supplier", None)
+        if supplier is not None:
+            escaped = str(supplier).lower().replace("\\", "\\\\").replace("%", "\\%")
+            pattern = "%" + escaped.replace("_", "\\_") + "%"
+            filters["supplier"] = (pattern, "".join(str(supplier).split()).upper())
+        if not filters.get("metadata"):
+            filters.pop("metadata", None)
+        stmt = repository.listed_rows(_tenant(), **filters)
+        q = filters.get("q")
+        if rank and q is not None and not query.keyset:
+            return await repository.paginate_ranked(stmt, q, query)
+        return await repository.paginate_rows(stmt, query)
 
     async def search(
         self, session: AsyncSession, body: SearchRequest, *, include_deleted: bool = False
@@ -486,21 +478,13 @@ class DocumentService:
             limit=body.limit,
             cursor=body.cursor,
         )
-        condition = compile_filter(body.filter)
         repository = DocumentRepository(session)
-        used = frozenset({"q"} if body.q else set())
-        params: dict[str, Any] = {"tenant_id": _tenant()}
-        if body.q:
-            params["q"] = body.q
-
-        def build() -> Any:
-            return repository.listed_rows(include_deleted=include_deleted, filters=used).where(
-                condition
-            )
-
+        stmt = repository.listed_rows(_tenant(), include_deleted=include_deleted, q=body.q).where(
+            compile_filter(body.filter)
+        )
         if body.q and body.sort is None and not query.keyset:
-            return await repository.paginate_ranked(build(), params, query)
-        return await repository.paginate_rows(None, build, params, query)
+            return await repository.paginate_ranked(stmt, body.q, query)
+        return await repository.paginate_rows(stmt, query)
 
     # ------------------------------------------------------------------ change
     async def update(
@@ -605,8 +589,10 @@ class DocumentService:
     async def is_live(self, session: AsyncSession, document_id: UUID) -> bool:
         return await DocumentRepository(session).get(document_id) is not None
 
-    async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
-        return await DocumentRepository(session).storage_bytes(tenant_id)
+    def storage_usage(self, tenant_id: Any) -> Any:
+        """Bytes the tenant whose id is the expression `tenant_id` holds in
+        documents, as a scalar subquery (a `UsageQuery`)."""
+        return DocumentRepository.storage_bytes_of(tenant_id)
 
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
         return await DocumentRepository(session).in_case(case_id)

@@ -50,6 +50,20 @@ class JobRepository(Repository[Job]):
         stmt = select(JobArtifact).where(JobArtifact.job_id == job_id, JobArtifact.name == name)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    @staticmethod
+    def running_count(tenant_id: Any) -> Any:
+        """Live running jobs of the tenant `tenant_id` (an expression), as a
+        scalar subquery."""
+        return (
+            select(func.count())
+            .where(
+                Job.tenant_id == tenant_id,
+                Job.status == JobStatus.RUNNING,
+                Job.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+
     async def counts(self, *, batch_id: UUID | None = None) -> list[tuple[str, str, int]]:
         """Live jobs by type and status; for a batch, every job it made (a
         deleted one was finished or cancelled when deleted, and still counts

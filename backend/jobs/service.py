@@ -278,9 +278,10 @@ class JobService:
         tenant in a system scope (admin stats)."""
         return (await self._counts(session))[0]
 
-    async def running_jobs(self, session: AsyncSession, tenant_id: UUID) -> int:
-        """The tenant's usage `running_jobs` (runs in that tenant's scope)."""
-        return (await self.count_by_status(session))[JobStatus.RUNNING.value]
+    def running_jobs(self, tenant_id: Any) -> Any:
+        """The tenant's usage `running_jobs`, as a scalar subquery over the
+        tenant whose id is the expression `tenant_id` (a `UsageQuery`)."""
+        return JobRepository.running_count(tenant_id)
 
     async def _counts(
         self, session: AsyncSession

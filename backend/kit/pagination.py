@@ -13,11 +13,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Query
-from pydantic import BaseModel
+import orjson
+from fastapi import Depends, Query, Response
+from pydantic import BaseModel, Field, create_model
 
 from backend.kit.errors import ValidationFailed
 
@@ -152,32 +153,93 @@ def make_list_query(
     return ListQuery(sort=spec, page=page or 1, page_size=page_size or DEFAULT_PAGE_SIZE)
 
 
-def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
-    """A dependency parsing the list parameters against `sortable` fields."""
+def sort_field(sortable: Sequence[str], default: str = "-created_at") -> Any:
+    """The `sort` field of a `ListParams` subclass allowing `sortable`."""
     allowed = ", ".join(f"`{name}`" for name in sortable)
+    return Field(default, description=f"Sort field, `-field` for descending. Allowed: {allowed}.")
 
-    # No `from __future__ import annotations` in this module: FastAPI must see
-    # these annotations as objects, since they close over `allowed`.
-    async def dependency(  # async: a plain def would run in the thread pool
-        sort: Annotated[
-            str,
-            Query(description=f"Sort field, `-field` for descending. Allowed: {allowed}."),
-        ] = default,
-        page: Annotated[
-            int | None, Query(ge=1, description="Offset pagination: page number")
-        ] = None,
-        page_size: Annotated[
-            int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Offset pagination: page size")
-        ] = None,
-        limit: Annotated[
-            int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Keyset pagination: page size")
-        ] = None,
-        cursor: Annotated[
-            str | None, Query(max_length=1024, description="Keyset pagination: `next_cursor`")
-        ] = None,
-    ) -> ListQuery:
+
+class ListParams(BaseModel):
+    """The list contract's query parameters, parsed as one model (FastAPI's
+    query-parameter models: `Annotated[Params, Query()]`) rather than one by
+    one. A list route with filters subclasses it, adds them as fields, sets
+    `sortable` and overrides `sort` with `sort_field(sortable, default)`."""
+
+    sortable: ClassVar[tuple[str, ...]] = ("created_at",)
+
+    sort: str = sort_field(("created_at",))
+    page: int | None = Field(None, ge=1, description="Offset pagination: page number")
+    page_size: int | None = Field(
+        None, ge=1, le=MAX_PAGE_SIZE, description="Offset pagination: page size"
+    )
+    limit: int | None = Field(
+        None, ge=1, le=MAX_PAGE_SIZE, description="Keyset pagination: page size"
+    )
+    cursor: str | None = Field(
+        None, max_length=1024, description="Keyset pagination: `next_cursor`"
+    )
+
+    def list_query(self) -> ListQuery:
         return make_list_query(
-            sortable, sort, page=page, page_size=page_size, limit=limit, cursor=cursor
+            self.sortable,
+            self.sort,
+            page=self.page,
+            page_size=self.page_size,
+            limit=self.limit,
+            cursor=self.cursor,
         )
 
+
+def list_query(sortable: Sequence[str], default: str = "-created_at") -> Any:
+    """A dependency parsing the list parameters against `sortable` fields
+    (for lists whose filters are parameters of their own)."""
+    params = create_model(
+        "ListParams",
+        __base__=ListParams,
+        sort=(str, sort_field(sortable, default)),
+    )
+    params.sortable = tuple(sortable)
+
+    async def dependency(  # async: a plain def would run in the thread pool
+        values: Annotated[params, Query()],
+    ) -> ListQuery:
+        query: ListQuery = values.list_query()
+        return query
+
     return Depends(dependency)
+
+
+_JSON_OPTIONS = orjson.OPT_UTC_Z
+
+
+def _json_default(value: Any) -> Any:
+    """What orjson does not take natively: asyncpg's own `UUID` subclass."""
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def page_json(result: PageResult[Any]) -> Response:
+    """The envelope of `result`, whose items are rows (mappings of what the
+    database typed: UUIDs, datetimes, enums, lists), as JSON bytes, serialised
+    once by orjson with no model validation per item. The route keeps its
+    `response_model` for the OpenAPI description; tests compare the bytes
+    with what that model would answer."""
+    body: dict[str, Any]
+    items = [dict(row) for row in result.items]
+    if result.query.keyset:
+        body = {"items": items, "next_cursor": result.next_cursor}
+    else:
+        total = result.total or 0
+        size = result.query.page_size
+        body = {
+            "items": items,
+            "total": total,
+            "page": result.query.page,
+            "page_size": size,
+            "pages": math.ceil(total / size) if total else 0,
+        }
+    return Response(
+        orjson.dumps(body, default=_json_default, option=_JSON_OPTIONS),
+        media_type="application/json",
+    )

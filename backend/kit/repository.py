@@ -7,12 +7,11 @@ the tenant-leading indexes and so that no query relies on one layer alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, inspect, or_, select
+from sqlalchemy import Select, and_, func, inspect, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -33,10 +32,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | UUID):
         return str(value) if isinstance(value, UUID) else value.isoformat()
     return value
-
-
-# Statements of `paginate_rows`, by the caller's key and the query's shape.
-_ROW_PAGES: dict[Hashable, tuple[Select[Any], Select[Any] | None]] = {}
 
 
 class Repository(Generic[M]):
@@ -161,66 +156,34 @@ class Repository(Generic[M]):
             next_cursor = encode_cursor(query.sort, getattr(last, query.sort.field), last.id)
         return PageResult(items=rows, query=query, next_cursor=next_cursor)
 
-    async def paginate_rows(
-        self,
-        key: Hashable | None,
-        build: Callable[[], Select[Any]],
-        params: dict[str, Any],
-        query: ListQuery,
-    ) -> PageResult[RowMapping]:
-        """`paginate` for hot lists: a statement of columns (no ORM objects,
-        read on the session's connection), built by `build` once per `key`
-        and query shape with `bindparam`s for the values in `params` — so no
-        request pays for building a statement or computing its cache key.
-        The columns must include `id` and the sort field under their names.
-        A `key` of None builds the statement for this call only (a statement
-        whose shape varies without bound, such as a compiled search filter)."""
-        shape = (key, query.sort, query.keyset, _after_shape(query))
-        statements = _ROW_PAGES.get(shape) if key is not None else None
-        if statements is None:
-            statements = self._row_statements(build(), query)
-            if key is not None:
-                _ROW_PAGES[shape] = statements
-        page, count = statements
-        values = {**params, "page_limit": query.page_size + (1 if query.keyset else 0)}
+    async def paginate_rows(self, stmt: Select[Any], query: ListQuery) -> PageResult[RowMapping]:
+        """`paginate` for hot lists: a statement of columns (no ORM objects),
+        read on the session's connection. Values go into the statement as
+        they are (SQLAlchemy binds them), so its compiled form comes from
+        SQLAlchemy's compiled-statement cache, keyed by the statement's own
+        structure: any filter added changes the key by itself. The columns
+        must include `id` and the sort field under their names."""
         connection = await self.session.connection()
+        order = self._order(query)
         if not query.keyset:
-            assert count is not None
-            total = (await connection.execute(count, params)).scalar()
-            values["page_offset"] = (query.page - 1) * query.page_size
-            rows = list((await connection.execute(page, values)).mappings())
+            count = select(func.count()).select_from(stmt.order_by(None).subquery())
+            total = (await connection.execute(count)).scalar()
+            page = stmt.order_by(*order).offset((query.page - 1) * query.page_size)
+            rows = list((await connection.execute(page.limit(query.page_size))).mappings())
             return PageResult(items=rows, query=query, total=total or 0)
         if query.after is not None:
-            after_value, values["after_id"] = query.after
-            if after_value is not None:
-                values["after_value"] = after_value
-        rows = list((await connection.execute(page, values)).mappings())
+            column = self._sort_column(query.sort.field)
+            stmt = stmt.where(
+                self._after(column, query.after, query.sort.descending, self._nullable(query))
+            )
+        page = stmt.order_by(*order).limit(query.page_size + 1)
+        rows = list((await connection.execute(page)).mappings())
         next_cursor = None
         if len(rows) > query.page_size:
             rows = rows[: query.page_size]
             last = rows[-1]
             next_cursor = encode_cursor(query.sort, last[query.sort.field], last["id"])
         return PageResult(items=rows, query=query, next_cursor=next_cursor)
-
-    def _row_statements(
-        self, stmt: Select[Any], query: ListQuery
-    ) -> tuple[Select[Any], Select[Any] | None]:
-        order = self._order(query)
-        limit = bindparam("page_limit", type_=Integer)
-        if not query.keyset:
-            count = select(func.count()).select_from(stmt.order_by(None).subquery())
-            offset = bindparam("page_offset", type_=Integer)
-            return stmt.order_by(*order).offset(offset).limit(limit), count
-        if query.after is not None:
-            column = self._sort_column(query.sort.field)
-            after = (
-                None if query.after[0] is None else bindparam("after_value", type_=column.type),
-                bindparam("after_id", type_=self.model.id.type),
-            )
-            stmt = stmt.where(
-                self._after(column, after, query.sort.descending, self._nullable(query))
-            )
-        return stmt.order_by(*order).limit(limit), None
 
     def _after(
         self,
@@ -240,10 +203,3 @@ class Repository(Generic[M]):
         if nullable:
             clauses.append(column.is_(None))
         return or_(*clauses)
-
-
-def _after_shape(query: ListQuery) -> str | None:
-    """Whether a keyset page starts after a row, and after a null value."""
-    if query.after is None:
-        return None
-    return "null" if query.after[0] is None else "value"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,6 @@ from backend.auth.principal import Principal
 from backend.kit.deps import AppSettings, DbSession
 from backend.roles.permissions import Permission
 from backend.settings import Settings
-from backend.tenants.models import Tenant
 from backend.tenants.plans import resolve_limits
 from backend.tenants.schemas import LimitsOut, TenantOut, TenantUpdate, UsageOut
 from backend.tenants.service import tenant_service
@@ -20,9 +20,10 @@ from backend.tenants.service import tenant_service
 router = APIRouter(prefix="/tenant", tags=["tenant"])
 
 
-async def tenant_out(session: AsyncSession, settings: Settings, tenant: Tenant) -> TenantOut:
+async def tenant_out(session: AsyncSession, settings: Settings, tenant_id: UUID) -> TenantOut:
+    """The tenant with its limits and usage, read in one statement."""
+    tenant, usage = await tenant_service.get_with_usage(session, tenant_id)
     limits = resolve_limits(settings, tenant.plan, tenant.limits)
-    usage = await tenant_service.usage_for(session, tenant.id)
     return TenantOut(
         id=tenant.id,
         name=tenant.name,
@@ -43,8 +44,7 @@ async def get_tenant(
     session: DbSession,
     settings: AppSettings,
 ) -> TenantOut:
-    tenant = await tenant_service.get_tenant(session, principal.tenant_id)
-    return await tenant_out(session, settings, tenant)
+    return await tenant_out(session, settings, principal.tenant_id)
 
 
 @router.patch(
@@ -59,7 +59,7 @@ async def update_tenant(
     session: DbSession,
     settings: AppSettings,
 ) -> TenantOut:
-    tenant = await tenant_service.update_tenant(
+    await tenant_service.update_tenant(
         session, principal, principal.tenant_id, name=data.name, settings_patch=data.settings
     )
-    return await tenant_out(session, settings, tenant)
+    return await tenant_out(session, settings, principal.tenant_id)

@@ -3,7 +3,10 @@ its settings, its plan limits and its usage.
 
 Usage numbers belong to other domains (documents count storage, jobs count
 running jobs). They plug in with `register_usage_provider` so that tenants
-imports none of them; a number nobody provides is 0.
+imports none of them; a number nobody provides is 0, and a number several
+domains provide (storage) is their sum. A provider given as a `UsageQuery`
+(a scalar subquery) is read in the same statement as the tenant itself, so
+`GET /tenant` is one query however many domains count.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.kit.db import current_system_scope
-from backend.kit.errors import Conflict, ValidationFailed
+from backend.kit.errors import Conflict, NotFound, ValidationFailed
 from backend.kit.pagination import ListQuery, PageResult
 from backend.roles.permissions import OWNER_ROLE
 from backend.roles.service import role_service
@@ -33,7 +36,19 @@ from backend.users.service import user_service
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
 
-UsageProvider = Callable[[AsyncSession, UUID], Awaitable[int]]
+UsageReader = Callable[[AsyncSession, UUID], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """A usage number as SQL: `column(tenant_id)` is a scalar subquery (an
+    int) over the tenant whose id is the expression `tenant_id`; it is read
+    in the tenant's own statement, in the tenant's scope."""
+
+    column: Callable[[Any], Any]
+
+
+UsageProvider = UsageReader | UsageQuery
 
 # The usage numbers `GET /tenant` shows; other domains provide them.
 USAGE_NAMES = ("storage_bytes", "running_jobs")
@@ -41,11 +56,11 @@ _usage_providers: dict[str, list[UsageProvider]] = {}
 
 
 def register_usage_provider(name: str, provider: UsageProvider) -> None:
-    """`provider(session, tenant_id) -> int` supplies (part of) usage `name`
-    (one of `USAGE_NAMES`): the documents domain registers `storage_bytes`
-    for documents, the scans workload for segment files; a usage is the sum
-    of its providers. It runs in the caller's transaction, in the tenant's
-    scope. Registering the same provider again changes nothing."""
+    """`provider` supplies (a part of) usage `name` (one of `USAGE_NAMES`),
+    e.g. the documents domain registers `storage_bytes`: a `UsageQuery`, or
+    `provider(session, tenant_id) -> int`, which runs in the caller's
+    transaction, in the tenant's scope, as a statement of its own. Several
+    providers of one name add up; registering the same one again is a no-op."""
     if name not in USAGE_NAMES:
         raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
     providers = _usage_providers.setdefault(name, [])
@@ -118,12 +133,35 @@ class TenantService:
         tenant = await self.get_tenant(session, tenant_id, include_deleted=True)
         return resolve_limits(settings or get_settings(), tenant.plan, tenant.limits)
 
-    async def usage_for(self, session: AsyncSession, tenant_id: UUID) -> dict[str, int]:
+    async def get_with_usage(
+        self, session: AsyncSession, tenant_id: UUID
+    ) -> tuple[Tenant, dict[str, int]]:
+        """The tenant and its usage numbers: one statement for the tenant and
+        every `UsageQuery`, one more per provider that is not one."""
+        queries = [
+            (name, provider)
+            for name, providers in _usage_providers.items()
+            for provider in providers
+            if isinstance(provider, UsageQuery)
+        ]
+        stmt = TenantRepository(session).select().where(Tenant.id == tenant_id)
+        stmt = stmt.add_columns(
+            *(
+                query.column(Tenant.id).label(f"usage_{index}")
+                for index, (_, query) in enumerate(queries)
+            )
+        )
+        row = (await session.execute(stmt)).one_or_none()
+        if row is None:
+            raise NotFound("Tenant not found")
         usage = dict.fromkeys(USAGE_NAMES, 0)
+        for index, (name, _) in enumerate(queries):
+            usage[name] += int(row[index + 1] or 0)
         for name, providers in _usage_providers.items():
             for provider in providers:
-                usage[name] += int(await provider(session, tenant_id))
-        return usage
+                if not isinstance(provider, UsageQuery):
+                    usage[name] += int(await provider(session, tenant_id))
+        return row[0], usage
 
     async def update_tenant(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Select, bindparam, func, select
+from sqlalchemy import Select, func, select
 
 from backend.kit.repository import Repository
 from backend.users.models import User
@@ -34,15 +34,15 @@ class UserRepository(Repository[User]):
     def listed(
         self,
         role_names: Any,
+        tenant_id: UUID,
         *,
         include_deleted: bool,
-        filters: frozenset[str],
-        holders: Select[Any] | None,
+        active: bool | None = None,
+        email_pattern: str | None = None,
+        holders: Select[Any] | None = None,
     ) -> Select[Any]:
-        """The columns of a user list, for `paginate_rows`: the tenant
-        (`tenant_id`) and each filter named in `filters` (`active`,
-        `email_pattern`) are `bindparam`s of the same names, so the statement
-        is built once per combination."""
+        """The columns of a user list, for `paginate_rows`, with role names
+        (`role_names`) in the same statement and each filter given."""
         stmt = select(
             User.id,
             User.email,
@@ -52,13 +52,13 @@ class UserRepository(Repository[User]):
             User.updated_at,
             User.deleted_at,
             role_names.label("roles"),
-        ).where(User.tenant_id == bindparam("tenant_id"))
+        ).where(User.tenant_id == tenant_id)
         if not include_deleted:
             stmt = stmt.where(User.deleted_at.is_(None))
-        if "active" in filters:
-            stmt = stmt.where(User.is_active == bindparam("active", type_=Boolean))
-        if "email_pattern" in filters:
-            stmt = stmt.where(func.lower(User.email).like(bindparam("email_pattern"), escape="\\"))
+        if active is not None:
+            stmt = stmt.where(User.is_active == active)
+        if email_pattern is not None:
+            stmt = stmt.where(func.lower(User.email).like(email_pattern, escape="\\"))
         if holders is not None:
             stmt = stmt.where(User.id.in_(holders))
         return stmt

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import PermissionDenied
 from backend.kit.mail import AppMailer
-from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
+from backend.kit.pagination import CursorPage, ListParams, Page, page_json, sort_field
 from backend.roles.permissions import Permission
 from backend.users.schemas import (
     InvitationCreate,
@@ -29,6 +30,16 @@ Reader = Annotated[Principal, require(Permission.USERS_READ)]
 Manager = Annotated[Principal, require(Permission.USERS_MANAGE)]
 
 
+class UserListParams(ListParams):
+    sortable: ClassVar[tuple[str, ...]] = ("created_at", "updated_at", "email", "full_name")
+
+    sort: str = sort_field(sortable)
+    role: str | None = Field(None, max_length=100)
+    active: bool | None = None
+    email: str | None = Field(None, max_length=320)
+    include_deleted: bool = False
+
+
 @router.get(
     "",
     response_model=Page[UserOut] | CursorPage[UserOut],
@@ -37,25 +48,20 @@ Manager = Annotated[Principal, require(Permission.USERS_MANAGE)]
     "`include_deleted=true` needs `users:manage`.",
 )
 async def list_users(
-    principal: Reader,
-    session: DbSession,
-    query: Annotated[ListQuery, list_query(["created_at", "updated_at", "email", "full_name"])],
-    role: Annotated[str | None, Query(max_length=100)] = None,
-    active: Annotated[bool | None, Query()] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    include_deleted: Annotated[bool, Query()] = False,
-) -> Page[UserOut] | CursorPage[UserOut]:
-    if include_deleted and not principal.has(Permission.USERS_MANAGE):
+    principal: Reader, session: DbSession, params: Annotated[UserListParams, Query()]
+) -> Response:
+    if params.include_deleted and not principal.has(Permission.USERS_MANAGE):
         raise PermissionDenied("include_deleted needs users:manage")
-    return await user_service.list_users(
+    result = await user_service.list_users(
         session,
         principal,
-        query,
-        role=role,
-        active=active,
-        email=email,
-        include_deleted=include_deleted,
+        params.list_query(),
+        role=params.role,
+        active=params.active,
+        email=params.email,
+        include_deleted=params.include_deleted,
     )
+    return page_json(result)
 
 
 @router.post(

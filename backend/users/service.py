@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,7 @@ from backend.auth.sessions import session_service
 from backend.kit.db import after_commit
 from backend.kit.errors import Conflict, DossierError, ValidationFailed
 from backend.kit.mail import Mailer
-from backend.kit.pagination import CursorPage, ListQuery, Page
+from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.security.passwords import hash_password, password_problems
 from backend.roles.models import Role
 from backend.roles.permissions import OWNER_ROLE
@@ -126,38 +126,21 @@ class UserService:
         active: bool | None = None,
         email: str | None = None,
         include_deleted: bool = False,
-    ) -> Page[UserOut] | CursorPage[UserOut]:
-        """A hot read: columns (role names in the same statement) through a
-        statement built once per combination of filters and page shape, and
-        answer items built without validation from what the database typed."""
+    ) -> PageResult[RowMapping]:
+        """A hot read: the columns of `UserOut` as plain rows (role names in
+        the same statement), compiled once per combination of filters and
+        page shape by SQLAlchemy's cache."""
         repository = UserRepository(session)
-        params: dict[str, Any] = {"tenant_id": principal.tenant_id}
-        if active is not None:
-            params["active"] = active
-        if email:
-            params["email_pattern"] = repository.email_pattern(email)
-        if role:
-            params["role_name"] = role
-        used = frozenset(params)
-
-        def build() -> Any:
-            holders = (
-                role_service.holders_of_name(
-                    session, bindparam("tenant_id"), bindparam("role_name")
-                )
-                if "role_name" in used
-                else None
-            )
-            return repository.listed(
-                role_service.role_names_column(session),
-                include_deleted=include_deleted,
-                filters=used,
-                holders=holders,
-            )
-
-        key = ("users", include_deleted, used)
-        result = await repository.paginate_rows(key, build, params, query)
-        return result.envelope([UserOut.model_construct(**row) for row in result.items])
+        tenant_id = principal.tenant_id
+        stmt = repository.listed(
+            role_service.role_names_column(session),
+            tenant_id,
+            include_deleted=include_deleted,
+            active=active,
+            email_pattern=repository.email_pattern(email) if email else None,
+            holders=role_service.holders_of_name(session, tenant_id, role) if role else None,
+        )
+        return await repository.paginate_rows(stmt, query)
 
     async def get_user(
         self, session: AsyncSession, user_id: UUID, *, include_deleted: bool = False

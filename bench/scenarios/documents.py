@@ -170,6 +170,11 @@ async def page_requests(context: BenchContext) -> list[Request]:
     return [Request("/api/v1/documents?limit=20", headers=context.bearer(t.owner)) for t in tenants]
 
 
+async def naive_requests(context: BenchContext) -> list[Request]:
+    tenants = await context.tenants(TENANTS)
+    return [Request("/naive/documents?limit=20", headers=context.bearer(t.owner)) for t in tenants]
+
+
 async def deep_requests(context: BenchContext) -> list[Request]:
     tenants = await context.tenants(TENANTS)
     deep: dict[Any, str] = context.state["documents.deep"]
@@ -212,6 +217,22 @@ register(
         baseline="bare-query",
         target_ratio=0.35,
         description=f"GET /documents?limit=20, {DOCUMENTS:,} documents over {TENANTS} tenants",
+    ),
+    HttpScenario(
+        "naive-documents-list",
+        requests=naive_requests,
+        setup=seed_documents,
+        target="baseline",
+        description="baseline: the same list the way a typical FastAPI template writes it "
+        "(bench/naive_app.py: ORM session, user row per request, response_model validation)",
+    ),
+    HttpScenario(
+        "documents-list-vs-naive",
+        requests=page_requests,
+        setup=seed_documents,
+        baseline="naive-documents-list",
+        target_ratio=3.0,
+        description="GET /documents?limit=20 as documents-list, against the naive stack",
     ),
     HttpScenario(
         "documents-list-deep",

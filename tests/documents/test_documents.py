@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.documents.schemas import DocumentOut
 from backend.kit.event_bus import EventBus
+from backend.kit.pagination import CursorPage, Page
 from backend.kit.storage import drain_background, get_storage
 from tests.documents.helpers import (
     PNG_BYTES,
@@ -473,3 +475,25 @@ async def test_document_updated_has_one_shape(client: httpx.AsyncClient, app: An
     for data in await updates():
         assert {"id", "title", "filename", "status", "changes"} <= set(data)
     assert any(data["changes"] == ["title"] for data in await updates())
+
+
+async def test_list_bytes_are_what_the_response_model_answers(
+    client: httpx.AsyncClient, owner: dict[str, str]
+) -> None:
+    """Lists are serialised from rows by orjson, not through the response
+    model: each item must be exactly what `DocumentOut` answers for the same
+    document (the single-document route goes through the model), and both
+    envelopes must validate as the route's response model."""
+    first = (await upload(client, owner, data={"title": "One", "tags": "a,b"})).json()
+    await upload(client, owner, TEXT_BYTES, filename="n.txt", content_type="text/plain")
+    for params in ({"limit": "1"}, {"page_size": "5"}):
+        listed = await client.get("/api/v1/documents", headers=owner, params=params)
+        assert listed.headers["content-type"] == "application/json"
+        body = listed.json()
+        model = CursorPage[DocumentOut] if "limit" in params else Page[DocumentOut]
+        assert model.model_validate(body).model_dump(mode="json") == body
+        for item in body["items"]:
+            single = await client.get(f"/api/v1/documents/{item['id']}", headers=owner)
+            assert item == single.json()
+    page = await client.get("/api/v1/documents", headers=owner, params={"sort": "created_at"})
+    assert page.json()["items"][0]["id"] == first["id"]

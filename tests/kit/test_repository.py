@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import String, event, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from backend.kit.db import tenant_scope
 from backend.kit.errors import NotFound, ValidationFailed
@@ -119,3 +120,62 @@ def test_cursor_from_another_sort_is_refused() -> None:
         decode_cursor(cursor, SortSpec("created_at", False))
     with pytest.raises(ValidationFailed):
         decode_cursor("garbage!!", SortSpec("created_at", True))
+
+
+async def test_row_pages_reuse_the_compiled_statement_with_each_request_s_values(
+    app: Any,
+) -> None:
+    """`paginate_rows` relies on SQLAlchemy's compiled-statement cache (no
+    cache of its own): the same shape of list with other values is a cache
+    hit and answers for those values; another filter is another statement."""
+    tenants = [await make_tenant(app, name) for name in ("A", "B")]
+    for tenant in tenants:
+        await _seed_users(app, tenant.id, 3)
+    hits: list[bool] = []
+
+    def _record(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: Any
+    ) -> None:
+        if "FROM users" in statement and "ORDER BY" in statement:  # the pages
+            hits.append(context.cache_hit == context.dialect.CACHE_HIT)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", _record)
+    try:
+        query = ListQuery(sort=SortSpec("created_at", True), keyset=True, page_size=10)
+
+        async def emails(tenant_id: uuid.UUID, **filters: Any) -> set[str]:
+            with tenant_scope(tenant_id):
+                async with app.state.db.transaction() as session:
+                    repository = UserRepository(session)
+                    stmt = repository.listed(
+                        literal([], ARRAY(String)), tenant_id, include_deleted=False, **filters
+                    )
+                    page = await repository.paginate_rows(stmt, query)
+            return {row["email"] for row in page.items}
+
+        for _ in range(2):  # the first tenant's list may compile; the second's may not
+            for tenant in tenants:
+                with tenant_scope(tenant.id):
+                    async with app.state.db.transaction() as session:
+                        own = set(
+                            (
+                                await session.execute(
+                                    select(User.email).where(User.tenant_id == tenant.id)
+                                )
+                            )
+                            .scalars()
+                            .all()
+                        )
+                assert await emails(tenant.id) == own
+        # The second round's pages, same shape as the first's: from the cache.
+        assert hits[-2:] == [True, True], hits
+        hits.clear()
+        first = sorted(await emails(tenants[0].id))[0]
+        pattern = UserRepository.email_pattern(first)
+        assert await emails(tenants[0].id, email_pattern=pattern) == {first}
+        assert await emails(tenants[1].id, email_pattern=pattern) == set()
+        assert hits[-1], hits
+        assert await emails(tenants[0].id, active=False) == set()
+    finally:
+        event.remove(engine, "after_cursor_execute", _record)

@@ -8,13 +8,14 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.kit.db import tenant_scope
 from backend.settings import PlanSpec
 from backend.tenants import service as tenants_module
-from backend.tenants.service import register_usage_provider, tenant_service
+from backend.tenants.service import UsageQuery, register_usage_provider, tenant_service
+from backend.users.models import User
 from tests.conftest import make_settings
 from tests.factories import bearer_headers, make_tenant
 
@@ -125,3 +126,42 @@ async def test_patch_renames_and_merges_settings(client: httpx.AsyncClient, app:
     assert (await client.patch(URL, json={"name": "x"}, headers=admin)).status_code == 403
     for body in ({"plan": "enterprise"}, {"status": "active"}, {"name": ""}):
         assert (await client.patch(URL, json=body, headers=owner)).status_code == 422, body
+
+
+async def test_usage_queries_are_read_with_the_tenant_and_providers_of_a_name_add_up(
+    client: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `UsageQuery` is read in the tenant's own statement (GET /tenant
+    sends one statement for the tenant and its usage), and two providers of
+    one name (documents and a workload both hold storage) add up."""
+    monkeypatch.setattr(tenants_module, "_usage_providers", {})
+
+    def users_kilobytes(tenant_id: Any) -> Any:
+        return select(func.count() * 1000).where(User.tenant_id == tenant_id).scalar_subquery()
+
+    async def extra(session: AsyncSession, tenant_id: UUID) -> int:
+        return 7
+
+    query = UsageQuery(users_kilobytes)
+    register_usage_provider("storage_bytes", query)
+    register_usage_provider("storage_bytes", query)  # again: no-op
+    register_usage_provider("storage_bytes", extra)
+    register_usage_provider("running_jobs", UsageQuery(users_kilobytes))
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    await make_tenant(app, "Other", roles=("owner", "member", "viewer"))
+    headers = bearer_headers(app, tenant.owner)
+    assert (await client.get(URL, headers=headers)).status_code == 200  # principal cached
+    statements: list[str] = []
+
+    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        response = await client.get(URL, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)
+    assert response.json()["usage"] == {"storage_bytes": 2007, "running_jobs": 2000}
+    assert len(statements) == 1, statements
+    assert "FROM tenants" in statements[0]

@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
+from backend.kit.pagination import CursorPage, Page
 from backend.roles.permissions import catalogue
+from backend.users.schemas import UserOut
 from tests.factories import (
     PASSWORD,
     bearer_headers,
@@ -419,3 +421,22 @@ async def test_keyset_pages_walk_through_null_sort_values(
         present = [name for name in names if name is not None]
         assert present == sorted(present, reverse=sort.startswith("-"))
         assert names[len(present) :] == [None] * (len(names) - len(present))
+
+
+async def test_list_bytes_are_what_the_response_model_answers(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """The user list is serialised from rows by orjson: each item must be
+    what `UserOut` answers for the same user (`GET /users/{id}` goes through
+    the model), and the envelopes validate as the route's response model."""
+    tenant = await make_tenant(app, roles=ROLES)
+    headers = bearer_headers(app, tenant.users["owner"])
+    for params in ({"limit": "2"}, {"page_size": "10"}):
+        listed = await client.get("/api/v1/users", headers=headers, params=params)
+        assert listed.headers["content-type"] == "application/json"
+        body = listed.json()
+        model = CursorPage[UserOut] if "limit" in params else Page[UserOut]
+        assert model.model_validate(body).model_dump(mode="json") == body
+        for item in body["items"]:
+            single = await client.get(f"/api/v1/users/{item['id']}", headers=headers)
+            assert item == single.json()
