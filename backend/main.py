@@ -19,7 +19,7 @@ from backend.auth.epochs import Epochs, share_epochs
 from backend.events.hub import close_hub
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
-from backend.kit.event_bus import EventBus, configure_event_bus
+from backend.kit.event_bus import EventBus, configure_event_bus, event_bus
 from backend.kit.logging import configure_logging
 from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware
@@ -72,6 +72,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_overflow=settings.db_max_overflow,
     )
     app.state.redis = create_redis(required_url(settings.redis_url, "REDIS_URL"))
+    # A second app in the same process (tests, embedded tools) stacks its bus
+    # on the first one's and gives it back when it stops.
+    enclosing_bus = event_bus()
     configure_event_bus(
         EventBus(app.state.redis, settings.redis_key_prefix, buffer_size=settings.event_buffer_size)
     )
@@ -105,7 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(worker_task, return_exceptions=True)
         await app.state.mailer.drain()
         await close_hub(app)
-        configure_event_bus(None)
+        configure_event_bus(enclosing_bus)
         await close_storages()
         await app.state.redis.aclose()
         await app.state.db.dispose()
