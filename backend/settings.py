@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_disable_after_seconds: int = Field(default=3 * 24 * 3600, ge=0)
 
+    crawl_max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    crawl_timeout_seconds: float = Field(default=20.0, gt=0)
+
     job_lease_seconds: float = Field(default=30.0, ge=0.5)
     job_poll_interval_seconds: float = Field(default=2.0, gt=0)
     job_retry_base_seconds: float = Field(default=2.0, ge=0)
