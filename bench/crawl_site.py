@@ -112,12 +112,12 @@ NAV = (
 )
 
 
-def _page(title: str, article: str, *, extra_links: str = "") -> bytes:
+def _page(title: str, article: str, *, extra_links: str = "", nav: str = NAV) -> bytes:
     return (
         "<!DOCTYPE html><html><head>"
         f"<title>{title}</title><style>body {{ color: red }} STYLE-MARKER</style>"
         '<script>console.log("SCRIPT-MARKER")</script></head><body>'
-        f'<header class="site-header"><a href="/">Docs</a> HEADER-MARKER</header>{NAV}'
+        f'<header class="site-header"><a href="/">Docs</a> HEADER-MARKER</header>{nav}'
         '<div id="cookie-consent">We use cookies. COOKIE-MARKER</div>'
         f"<main>{article}</main>"
         '<aside class="sidebar">ASIDE-MARKER <a href="/docs/guide.html">Guide</a></aside>'
@@ -259,6 +259,7 @@ def docs_site(*, big_bytes: int = 200_000, slow_seconds: float = 1.5) -> Site:
 
 # -- the static site for throughput and memory ---------------------------------
 
+STATIC_NAV = '<nav><a href="/">Home</a> <a href="/section-0/">First section</a></nav>'
 FILLER = (
     "<p>Widgets are configured through a small set of options. Each option has a "
     "default that suits most installations; change it only when you know why.</p>"
@@ -281,7 +282,7 @@ def static_site(pages: int) -> Site:
             links = "".join(
                 f'<li><a href="/section-{s}/">Section {s}</a></li>' for s in range(sections)
             )
-            return Reply(body=_page("Home", f"<h1>Home</h1><ul>{links}</ul>"))
+            return Reply(body=_page("Home", f"<h1>Home</h1><ul>{links}</ul>", nav=STATIC_NAV))
         parts = path.strip("/").split("/")
         if not parts[0].startswith("section-"):
             return None
@@ -308,7 +309,7 @@ def static_site(pages: int) -> Site:
             f'<pre><code class="language-python">print({number})</code></pre>'
             f'<p>Next: <a href="{static_page_path((number + 1) % pages)}">page</a></p>'
         )
-        return Reply(body=_page(f"Page {number}", article))
+        return Reply(body=_page(f"Page {number}", article, nav=STATIC_NAV))
 
     return serve
 
@@ -321,3 +322,18 @@ def static_site_urls(base: str, pages: int) -> list[str]:
         + [f"{base}/section-{s}/" for s in range(sections)]
         + [base + static_page_path(i) for i in range(pages)]
     )
+
+
+def main() -> None:
+    """`python -m bench.crawl_site PAGES`: serve `static_site(PAGES)` until
+    killed, printing the base URL first."""
+    import sys
+
+    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    with SiteServer(static_site(pages), record=False) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -90,6 +90,7 @@ _CONVERTER = MarkdownConverter(
     escape_asterisks=False,
     code_language_callback=lambda el: el.get("data-md-lang") or None,
     strip_document="strip",
+    bs4_options="lxml",
 )
 
 
