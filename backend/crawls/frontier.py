@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -346,43 +346,56 @@ class Crawler:
         return host
 
     async def _read_robots(self, site: str) -> Robots:
-        fetched = await self.fetcher.fetch(
-            f"{site}/robots.txt", pace=self._wait_turn, kept_types=frozenset({"text/plain"})
-        )
-        if fetched.outcome == "ok":
-            return Robots(fetched.body.decode("utf-8", errors="replace"))
-        if fetched.status_code is not None and 400 <= fetched.status_code < 500:
-            return Robots.allow_all()
-        if fetched.outcome == "skipped" and fetched.status_code == 200:
-            return Robots.allow_all()  # served, but not as text: no usable rules
-        return Robots.disallow_all()
+        return await read_robots(self.fetcher, site, pace=self._wait_turn)
 
     async def _seed_from_sitemaps(self) -> None:
         site = origin(self.start)
         host = await self._host(site)
-        pending = [f"{site}/sitemap.xml"]
-        if host.robots is not None:
-            pending.extend(u for u in host.robots.sitemaps if normalise(u) is not None)
-        done: set[str] = set()
-        seeded = 0
-        while pending and len(done) < MAX_SITEMAPS:
-            location = normalise(pending.pop(0))
-            if location is None or location in done:
-                continue
-            done.add(location)
-            fetched = await self._sitemap(location)
-            if fetched is None:
-                continue
-            listing = parse_sitemap(fetched)
-            pending.extend(listing.sitemaps)
-            for entry in listing.pages:
-                url = normalise(entry)
-                if url is not None and self.scope.allows(url):
-                    self._enqueue(url, 1)
-                    seeded += 1
-                    if seeded >= MAX_SITEMAP_URLS:
-                        return
+        robots = host.robots or Robots.allow_all()
+        async for url in sitemap_urls(self.fetcher, site, robots, self.scope, pace=self._wait_turn):
+            self._enqueue(url, 1)
 
-    async def _sitemap(self, url: str) -> bytes | None:
-        fetched = await self.fetcher.fetch(url, pace=self._wait_turn, kept_types=SITEMAP_TYPES)
-        return fetched.body if fetched.outcome == "ok" else None
+
+Pace = Callable[[str], Awaitable[None]]
+
+
+async def read_robots(fetcher: Fetcher, site: str, *, pace: Pace | None = None) -> Robots:
+    """The robots.txt rules of `site` (`scheme://host[:port]`)."""
+    fetched = await fetcher.fetch(
+        f"{site}/robots.txt", pace=pace, kept_types=frozenset({"text/plain"})
+    )
+    if fetched.outcome == "ok":
+        return Robots(fetched.body.decode("utf-8", errors="replace"))
+    if fetched.status_code is not None and 400 <= fetched.status_code < 500:
+        return Robots.allow_all()
+    if fetched.outcome == "skipped" and fetched.status_code == 200:
+        return Robots.allow_all()  # served, but not as text: no usable rules
+    return Robots.disallow_all()
+
+
+async def sitemap_urls(
+    fetcher: Fetcher, site: str, robots: Robots, scope: Scope, *, pace: Pace | None = None
+) -> AsyncIterator[str]:
+    """In-scope page URLs listed by `site/sitemap.xml` and the sitemaps
+    robots.txt names, following sitemap indexes (at most 20 sitemaps and
+    50,000 URLs; each URL once)."""
+    pending = [f"{site}/sitemap.xml", *robots.sitemaps]
+    done: set[str] = set()
+    listed: set[str] = set()
+    while pending and len(done) < MAX_SITEMAPS:
+        location = normalise(pending.pop(0))
+        if location is None or location in done:
+            continue
+        done.add(location)
+        fetched = await fetcher.fetch(location, pace=pace, kept_types=SITEMAP_TYPES)
+        if fetched.outcome != "ok":
+            continue
+        listing = parse_sitemap(fetched.body)
+        pending.extend(listing.sitemaps)
+        for entry in listing.pages:
+            url = normalise(entry)
+            if url is not None and url not in listed and scope.allows(url):
+                listed.add(url)
+                yield url
+                if len(listed) >= MAX_SITEMAP_URLS:
+                    return
