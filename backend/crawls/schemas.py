@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from backend.crawls.exports import ExportFormat
 from backend.crawls.models import CrawlStatus, PageStatus
+from backend.jobs.schemas import JobOut
 
 MAX_HEADERS = 10
 MAX_GLOBS = 50
@@ -114,6 +115,12 @@ class CrawlOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     deleted_at: datetime | None
+
+
+class CrawlAccepted(CrawlOut):
+    """`POST /crawls`: the crawl and its `web.crawl` job."""
+
+    job: JobOut | None = None
 
 
 class CrawlPageOut(BaseModel):
