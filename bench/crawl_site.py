@@ -169,7 +169,7 @@ Plain Markdown served as text/markdown, linking [home](/) and [the orphan](orpha
 """
 
 
-def docs_site(*, big_bytes: int = 200_000, slow_seconds: float = 1.5) -> Site:
+def docs_site(*, big_bytes: int = 200_000, slow_seconds: float = 3.0) -> Site:
     """The documentation site (see the module docstring)."""
     pages: dict[str, Reply] = {
         "/": Reply(

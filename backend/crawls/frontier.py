@@ -198,11 +198,17 @@ class Crawler:
         workers = [asyncio.create_task(self._work()) for _ in range(self.options.concurrency)]
         drained = asyncio.create_task(self._queue.join())
         halted = asyncio.create_task(self._halt.wait())
-        await asyncio.wait({drained, halted}, return_when=asyncio.FIRST_COMPLETED)
-        self._halt.set()
-        await asyncio.gather(*workers)
-        drained.cancel()
-        halted.cancel()
+        try:
+            await asyncio.wait({drained, halted}, return_when=asyncio.FIRST_COMPLETED)
+            self._halt.set()
+            await asyncio.gather(*workers)
+        finally:
+            # Cancelled from outside (a worker shutting down): no task of
+            # this crawl may outlive it and go on fetching or storing.
+            self._halt.set()
+            for task in (*workers, drained, halted):
+                task.cancel()
+            await asyncio.gather(*workers, drained, halted, return_exceptions=True)
         self.stats.pages_queued = self._queue.qsize() + self._over_limit
         self.stats.duration_ms += int((time.monotonic() - started) * 1000)
         return self.stats

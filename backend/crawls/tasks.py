@@ -174,9 +174,15 @@ async def _crawl(ctx: JobContext, crawl_id: UUID) -> dict[str, Any]:
     return {"crawl_id": str(crawl_id), **totals, "exports": exports, "documents": saved}
 
 
-async def _finish_quietly(ctx: JobContext, crawl_id: UUID, status: CrawlStatus, error: str) -> None:
-    async with ctx.transaction() as session:
-        await crawl_service.finish(session, crawl_id, status, error[:2000])
+async def _finish(ctx: JobContext, crawl_id: UUID, status: CrawlStatus, error: str) -> None:
+    """Record how the crawl ended. Shielded: the worker cancels a job's task
+    when a cancel or shutdown arrives, and that must not cut this write."""
+
+    async def write() -> None:
+        async with ctx.transaction() as session:
+            await crawl_service.finish(session, crawl_id, status, error[:2000])
+
+    await asyncio.shield(write())
 
 
 @job_type(
@@ -189,20 +195,20 @@ async def crawl_site(ctx: JobContext) -> dict[str, Any]:
     try:
         return await _crawl(ctx, crawl_id)
     except JobCancelled:
-        await _finish_quietly(ctx, crawl_id, CrawlStatus.CANCELLED, "Cancelled")
+        await _finish(ctx, crawl_id, CrawlStatus.CANCELLED, "Cancelled")
         raise
     except asyncio.CancelledError:
         if ctx.cancel_requested:
-            await asyncio.shield(_finish_quietly(ctx, crawl_id, CrawlStatus.CANCELLED, "Cancelled"))
+            await _finish(ctx, crawl_id, CrawlStatus.CANCELLED, "Cancelled")
         raise  # a worker shutdown: the job is queued again and resumes
     except LeaseLost:
         raise
     except PermanentJobError as exc:
-        await _finish_quietly(ctx, crawl_id, CrawlStatus.FAILED, str(exc))
+        await _finish(ctx, crawl_id, CrawlStatus.FAILED, str(exc))
         raise
     except Exception as exc:
         if ctx.job.attempt >= ctx.job.max_attempts:
-            await _finish_quietly(ctx, crawl_id, CrawlStatus.FAILED, str(exc) or type(exc).__name__)
+            await _finish(ctx, crawl_id, CrawlStatus.FAILED, str(exc) or type(exc).__name__)
         raise
 
 

@@ -36,7 +36,7 @@ def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": Environment.TEST,
         "webhook_allow_private_targets": True,
-        "crawl_timeout_seconds": 0.5,
+        "crawl_timeout_seconds": 1.5,
         "crawl_max_page_bytes": 100_000,
     }
     values.update(overrides)
@@ -88,10 +88,12 @@ async def test_crawl_of_the_documentation_site(site: SiteServer) -> None:
     # Pacing: robots.txt's Crawl-delay (above delay_ms) between request starts.
     starts = sorted(r.at for r in site.requests)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # (Arrival times carry the machine's jitter: a request held up on its way
-    # arrives close to the next one, so the bound is on the whole and most.)
+    # Arrival times carry the machine's jitter (a request held up on its way
+    # arrives close to the next one), so the bound is on the whole span —
+    # one unpaced request (a redirect hop, say) would break it — and on gaps
+    # far below the delay.
     assert starts[-1] - starts[0] >= (len(starts) - 1) * CRAWL_DELAY * 0.97
-    assert sum(gap >= CRAWL_DELAY * 0.9 for gap in gaps) >= 0.9 * len(gaps), gaps
+    assert sum(gap < CRAWL_DELAY / 2 for gap in gaps) <= 2, gaps
 
     status = {path: p.status for path, p in pages_by_path.items()}
     for path in (
@@ -236,7 +238,7 @@ async def test_max_pages_include_exclude_and_depth(site: SiteServer) -> None:
 
 
 async def test_stop_ends_the_crawl_within_a_second() -> None:
-    with SiteServer(docs_site(slow_seconds=5)) as server:
+    with SiteServer(docs_site(slow_seconds=8)) as server:
         pages: list[PageOutcome] = []
 
         async def on_page(page: PageOutcome) -> None:
