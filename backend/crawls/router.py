@@ -25,13 +25,13 @@ from backend.crawls.schemas import (
     ValidateOut,
 )
 from backend.crawls.service import READ, WRITE, crawl_service
-from backend.documents.http import content_disposition, etag_matches, parse_range
 from backend.documents.service import deny_include_deleted
 from backend.jobs.schemas import JobOut
 from backend.jobs.service import job_service
 from backend.kit.deps import AppSettings, DbSession, database_of
+from backend.kit.http import Blob, blob_response
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
-from backend.settings import Settings
+from backend.kit.storage import get_storage
 
 router = APIRouter(prefix="/crawls", tags=["crawls"])
 
@@ -243,7 +243,8 @@ async def download_crawl_export(
 ) -> Response:
     """The export file: `Range`, strong `ETag` (its sha256), `Content-Disposition`."""
     export = await crawl_service.get_export(session, crawl_id, format)
-    return await _file_response(request, settings, export)
+    blob = Blob(export.storage_key, export.size, export.sha256, export.content_type, export.name)
+    return blob_response(request, get_storage(settings), blob)
 
 
 @router.delete("/{crawl_id}/exports/{format}", status_code=204)
@@ -256,26 +257,3 @@ async def delete_crawl_export(
 ) -> Response:
     await crawl_service.delete_export(session, settings, principal, crawl_id, format)
     return Response(status_code=204)
-
-
-async def _file_response(request: Request, settings: Settings, export: Any) -> Response:
-    etag = f'"{export.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(export.name, "attachment"),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-transform",
-    }
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    selected = parse_range(request.headers.get("range"), export.size)
-    if selected is None:
-        headers["Content-Length"] = str(export.size)
-        body = await crawl_service.open_export(settings, export)
-        return StreamingResponse(body, media_type=export.content_type, headers=headers)
-    start, end = selected
-    headers["Content-Range"] = f"bytes {start}-{end}/{export.size}"
-    headers["Content-Length"] = str(end - start + 1)
-    body = await crawl_service.open_export(settings, export, start, end)
-    return StreamingResponse(body, status_code=206, media_type=export.content_type, headers=headers)

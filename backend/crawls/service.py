@@ -411,11 +411,6 @@ class CrawlService:
             raise NotFound(f"The crawl has no {fmt} export")
         return export
 
-    async def open_export(
-        self, settings: Settings, export: CrawlExport, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
-        return get_storage(settings).open_range(export.storage_key, start, end)
-
     async def request_export(
         self,
         session: AsyncSession,

@@ -26,9 +26,9 @@ from backend.crawls.frontier import Crawler, PageOutcome
 from backend.crawls.models import CrawlStatus
 from backend.crawls.service import CRAWL_JOB, EXPORT_JOB, JobActor, crawl_options, crawl_service
 from backend.documents.service import QuotaExceeded
+from backend.jobs.context import JobCancelled, JobContext, LeaseLost
+from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.storage import commit_after_commit, key_for
-from backend.worker.context import JobCancelled, JobContext, LeaseLost
-from backend.worker.registry import PermanentJobError, job_type
 
 CANCEL_POLL_SECONDS = 0.5
 
