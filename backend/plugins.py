@@ -198,6 +198,7 @@ PLUGINS: tuple[Plugin, ...] = (
         job_types=(crawl_tasks.crawl_site, crawl_tasks.export_crawl),
         events=(EventSpec(CRAWL_EVENTS, "crawls:read"),),
         usage_providers={"storage_bytes": crawl_service.storage_usage},
+        purgers={"crawls": crawl_service.purge},
     ),
     Plugin(
         "scans",

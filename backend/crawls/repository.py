@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +43,24 @@ class CrawlRepository(Repository[Crawl]):
         stmt = self.select(include_deleted=True).where(Crawl.job_id == job_id)
         found: Crawl | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
+
+    async def purge(self, cutoff: datetime, tenant_ids: list[UUID]) -> tuple[int, list[str]]:
+        """Hard-delete crawls soft-deleted before `cutoff` and every crawl of
+        the tenants being purged (pages and exports go by cascade); the
+        count and the export files' storage keys (system scope)."""
+        condition = Crawl.deleted_at < cutoff
+        if tenant_ids:
+            condition = or_(condition, Crawl.tenant_id.in_(tenant_ids))
+        doomed = select(Crawl.id).where(condition)
+        keys = list(
+            (
+                await self.session.execute(
+                    select(CrawlExport.storage_key).where(CrawlExport.crawl_id.in_(doomed))
+                )
+            ).scalars()
+        )
+        result = await self.session.execute(delete(Crawl).where(condition).returning(Crawl.id))
+        return len(result.all()), keys
 
     async def storage_bytes(self, tenant_id: UUID) -> int:
         """Stored Markdown of pages plus export files, of live and deleted

@@ -49,7 +49,7 @@ from backend.kit.errors import DossierError, NotFound, ValidationFailed
 from backend.kit.events import emit
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.security.ssrf import UnsafeUrl, check_syntax, resolve_target
-from backend.kit.storage import delete_after_commit, get_storage
+from backend.kit.storage import active_storage, delete_after_commit, get_storage
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
 
@@ -465,6 +465,15 @@ class CrawlService:
                 if asyncio.get_running_loop().time() >= deadline:
                     return None
                 await asyncio.sleep(WAIT_POLL_SECONDS)
+
+    async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+        """Admin purge: crawls deleted before `cutoff` and those of purged
+        tenants, their export files deleted once the purge commits."""
+        purged, keys = await CrawlRepository(session).purge(cutoff, tenant_ids)
+        storage = active_storage()
+        for key in keys:
+            delete_after_commit(session, storage, key)
+        return purged
 
     async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
         return await CrawlRepository(session).storage_bytes(tenant_id)

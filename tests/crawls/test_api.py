@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.kit.events import event_bus
+from backend.kit.event_bus import event_bus
+from backend.kit.storage import get_storage
 from backend.settings import Settings
 from bench.crawl_site import Reply, SiteServer, docs_site
 from tests.factories import bearer_headers, make_tenant, run_sql
@@ -459,3 +460,37 @@ async def test_a_crawl_that_fetches_nothing_fails_with_events(
     crawl_events = [e["type"] for e in events if e["type"].startswith("crawl.")]
     assert crawl_events == ["crawl.started", "crawl.failed"]
     assert next(e for e in events if e["type"] == "crawl.failed")["data"]["id"] == crawl["id"]
+
+
+async def test_admin_purge_removes_deleted_crawls_and_their_files(
+    permissive: Any, client: httpx.AsyncClient, site: SiteServer, owner: dict[str, Any]
+) -> None:
+    headers = owner["headers"]
+    body = {"url": site.url + "/docs/install.html", "max_depth": 0, "formats": ["markdown"]}
+    crawl = (await client.post("/api/v1/crawls", json=body, headers=headers)).json()
+    async with running_worker(permissive, **LOOPBACK):
+        await wait_crawl(client, headers, crawl["id"])
+    keys = await run_sql(permissive, "SELECT storage_key FROM crawl_exports")
+    storage = get_storage(permissive.state.settings)
+    assert await storage.size(keys[0][0]) is not None
+    assert (
+        await client.delete(f"/api/v1/crawls/{crawl['id']}", headers=headers)
+    ).status_code == 204
+
+    root = await make_tenant(permissive, "Platform", superadmin=True)
+    settings = permissive.state.settings
+    permissive.state.settings = settings.model_copy(update={"soft_delete_retention_days": 0})
+    try:
+        purged = await client.post(
+            "/api/v1/admin/purge", headers=bearer_headers(permissive, root.owner)
+        )
+    finally:
+        permissive.state.settings = settings
+    assert purged.status_code == 200, purged.text
+    assert purged.json()["purged"]["crawls"] == 1
+    assert await run_sql(permissive, "SELECT count(*) FROM crawl_pages") == [(0,)]
+    for _ in range(50):
+        if await storage.size(keys[0][0]) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await storage.size(keys[0][0]) is None
