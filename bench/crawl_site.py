@@ -112,7 +112,12 @@ NAV = (
 )
 
 
-def _page(title: str, article: str, *, extra_links: str = "", nav: str = NAV) -> bytes:
+ASIDE = '<aside class="sidebar">ASIDE-MARKER <a href="/docs/guide.html">Guide</a></aside>'
+
+
+def _page(
+    title: str, article: str, *, extra_links: str = "", nav: str = NAV, aside: str = ASIDE
+) -> bytes:
     return (
         "<!DOCTYPE html><html><head>"
         f"<title>{title}</title><style>body {{ color: red }} STYLE-MARKER</style>"
@@ -120,7 +125,7 @@ def _page(title: str, article: str, *, extra_links: str = "", nav: str = NAV) ->
         f'<header class="site-header"><a href="/">Docs</a> HEADER-MARKER</header>{nav}'
         '<div id="cookie-consent">We use cookies. COOKIE-MARKER</div>'
         f"<main>{article}</main>"
-        '<aside class="sidebar">ASIDE-MARKER <a href="/docs/guide.html">Guide</a></aside>'
+        f"{aside}"
         f"<footer>(c) 2026 FOOTER-MARKER {extra_links}</footer>"
         '<script src="/static/app.js"></script></body></html>'
     ).encode()
@@ -259,6 +264,7 @@ def docs_site(*, big_bytes: int = 200_000, slow_seconds: float = 3.0) -> Site:
 
 # -- the static site for throughput and memory ---------------------------------
 
+STATIC_ASIDE = '<aside class="sidebar">ASIDE-MARKER <a href="/">Home</a></aside>'
 STATIC_NAV = '<nav><a href="/">Home</a> <a href="/section-0/">First section</a></nav>'
 FILLER = (
     "<p>Widgets are configured through a small set of options. Each option has a "
@@ -282,7 +288,11 @@ def static_site(pages: int) -> Site:
             links = "".join(
                 f'<li><a href="/section-{s}/">Section {s}</a></li>' for s in range(sections)
             )
-            return Reply(body=_page("Home", f"<h1>Home</h1><ul>{links}</ul>", nav=STATIC_NAV))
+            return Reply(
+                body=_page(
+                    "Home", f"<h1>Home</h1><ul>{links}</ul>", nav=STATIC_NAV, aside=STATIC_ASIDE
+                )
+            )
         parts = path.strip("/").split("/")
         if not parts[0].startswith("section-"):
             return None
@@ -295,8 +305,9 @@ def static_site(pages: int) -> Site:
                 f'<li><a href="{static_page_path(i)}">Page {i}</a></li>'
                 for i in range(section * 50, min(pages, section * 50 + 50))
             )
+            article = f"<h1>Section {section}</h1><ul>{links}</ul>"
             return Reply(
-                body=_page(f"Section {section}", f"<h1>Section {section}</h1><ul>{links}</ul>")
+                body=_page(f"Section {section}", article, nav=STATIC_NAV, aside=STATIC_ASIDE)
             )
         try:
             number = int(parts[1].removeprefix("page-").removesuffix(".html"))
@@ -309,7 +320,7 @@ def static_site(pages: int) -> Site:
             f'<pre><code class="language-python">print({number})</code></pre>'
             f'<p>Next: <a href="{static_page_path((number + 1) % pages)}">page</a></p>'
         )
-        return Reply(body=_page(f"Page {number}", article, nav=STATIC_NAV))
+        return Reply(body=_page(f"Page {number}", article, nav=STATIC_NAV, aside=STATIC_ASIDE))
 
     return serve
 
