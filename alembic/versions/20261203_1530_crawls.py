@@ -1,7 +1,7 @@
 """The documentation crawler: crawls, their stored pages and exports.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 15:30:00
 """
 
@@ -15,7 +15,7 @@ from backend.kit import rls
 from backend.settings import get_settings
 
 revision: str = "0008"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
