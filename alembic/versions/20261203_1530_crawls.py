@@ -10,9 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+import tenancy_sql as rls
 from alembic import op
-from backend.kit import rls
-from backend.settings import get_settings
 
 revision: str = "0008"
 down_revision: str | None = "0009"
@@ -36,7 +35,7 @@ def _crawl_fk() -> sa.Column:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
-    role = get_settings().db_app_role
+    role = rls.app_role()
 
     op.create_table(
         "crawls",
