@@ -21,7 +21,7 @@ import httpx
 
 from backend.crawls.fetcher import Fetcher
 from backend.crawls.frontier import Crawler, CrawlOptions, PageOutcome
-from backend.settings import Environment, Settings
+from backend.settings import Settings
 from bench.crawl_site import static_site_urls
 
 CONCURRENCY = 8
@@ -36,7 +36,7 @@ def rss_mib() -> float:
 
 
 async def crawler(url: str, pages: int) -> dict[str, object]:
-    settings = Settings(environment=Environment.TEST, webhook_allow_private_targets=True)
+    settings = Settings(webhook_allow_private_targets=True)
     samples: list[tuple[int, float]] = []
     count = 0
 

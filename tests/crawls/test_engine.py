@@ -26,7 +26,7 @@ from backend.crawls.fetcher import Fetcher
 from backend.crawls.frontier import Crawler, CrawlOptions, KnownPage, PageOutcome
 from backend.crawls.sitemap import parse_sitemap
 from backend.crawls.urls import Scope, normalise
-from backend.settings import Environment, Settings
+from backend.settings import Settings
 from bench.crawl_site import CRAWL_DELAY, SiteServer, docs_site
 
 MARKERS = ("NAVIGATION", "HEADER", "FOOTER", "SCRIPT", "STYLE", "COOKIE", "ASIDE")
@@ -34,7 +34,6 @@ MARKERS = ("NAVIGATION", "HEADER", "FOOTER", "SCRIPT", "STYLE", "COOKIE", "ASIDE
 
 def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "environment": Environment.TEST,
         "webhook_allow_private_targets": True,
         "crawl_timeout_seconds": 1.5,
         "crawl_max_page_bytes": 100_000,
