@@ -5,6 +5,7 @@ from backend.audit.models import AuditEvent
 from backend.auth.models import OneTimeToken, RefreshToken
 from backend.candidates.models import Candidate, Requisition, TenantSkill
 from backend.cases.models import Case, CaseCounter
+from backend.crawls.models import Crawl, CrawlExport, CrawlPage
 from backend.documents.models import Document
 from backend.jobs.models import Batch, Job, JobArtifact, JobLog
 from backend.kit.models import Base
@@ -24,6 +25,9 @@ __all__ = [
     "Candidate",
     "Case",
     "CaseCounter",
+    "Crawl",
+    "CrawlExport",
+    "CrawlPage",
     "Document",
     "Job",
     "JobArtifact",

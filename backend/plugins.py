@@ -26,6 +26,10 @@ from backend.candidates.router import router as candidates_router
 from backend.cases import tasks as case_tasks
 from backend.cases.router import router as cases_router
 from backend.cases.service import case_service
+from backend.crawls import tasks as crawl_tasks
+from backend.crawls.router import router as crawls_router
+from backend.crawls.service import EVENTS as CRAWL_EVENTS
+from backend.crawls.service import crawl_service
 from backend.documents import purge as document_purge
 from backend.documents import tasks as document_tasks
 from backend.documents.meshes import MESH_MIME_TYPES
@@ -187,7 +191,15 @@ PLUGINS: tuple[Plugin, ...] = (
             ),
         ),
     ),
-    Plugin("crawls", permissions=_read_write("crawls", "documentation crawls")),
+    Plugin(
+        "crawls",
+        routers=(crawls_router,),
+        permissions=_read_write("crawls", "documentation crawls"),
+        job_types=(crawl_tasks.crawl_site, crawl_tasks.export_crawl),
+        events=(EventSpec(CRAWL_EVENTS, "crawls:read"),),
+        usage_providers={"storage_bytes": crawl_service.storage_usage},
+        purgers={"crawls": crawl_service.purge},
+    ),
     Plugin(
         "scans",
         routers=(scans_router,),

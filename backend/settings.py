@@ -70,6 +70,7 @@ class PlanSpec(BaseModel):
     storage_bytes: int = Field(ge=0)
     max_running_jobs: int = Field(ge=0)
     rate_limit: str | None = None
+    max_crawl_pages: int = Field(default=1000, ge=1)
 
     @field_validator("rate_limit")
     @classmethod
@@ -80,9 +81,13 @@ class PlanSpec(BaseModel):
 _GIB = 1024**3
 
 DEFAULT_PLANS: dict[str, PlanSpec] = {
-    "free": PlanSpec(storage_bytes=_GIB, max_running_jobs=2),
-    "pro": PlanSpec(storage_bytes=100 * _GIB, max_running_jobs=10, rate_limit="1200/60"),
-    "enterprise": PlanSpec(storage_bytes=1024 * _GIB, max_running_jobs=50, rate_limit="6000/60"),
+    "free": PlanSpec(storage_bytes=_GIB, max_running_jobs=2, max_crawl_pages=500),
+    "pro": PlanSpec(
+        storage_bytes=100 * _GIB, max_running_jobs=10, rate_limit="1200/60", max_crawl_pages=5000
+    ),
+    "enterprise": PlanSpec(
+        storage_bytes=1024 * _GIB, max_running_jobs=50, rate_limit="6000/60", max_crawl_pages=50000
+    ),
 }
 
 
@@ -181,6 +186,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_disable_after_seconds: int = Field(default=3 * 24 * 3600, ge=0)
+
+    crawl_max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    crawl_timeout_seconds: float = Field(default=20.0, gt=0)
 
     job_lease_seconds: float = Field(default=30.0, ge=0.5)
     job_poll_interval_seconds: float = Field(default=2.0, gt=0)

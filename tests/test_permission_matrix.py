@@ -580,6 +580,47 @@ def _bogus_token(world: World, params: dict[str, str]) -> dict[str, Any]:
     return {"token": "not-a-real-token-" + uuid.uuid4().hex, "new_password": PASSWORD + "!"}
 
 
+# --- Crawls (workload 4): a finished crawl with one page and a markdown export ---
+
+CRAWLS_READ, CRAWLS_WRITE = "crawls:read", "crawls:write"
+PUBLIC_TARGET = "http://93.184.216.34/docs/"  # a public address: passes the SSRF guard
+
+
+async def _crawl(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    crawl_id, page_id = uuid.uuid4(), uuid.uuid4()
+    key = f"tenants/{world.tenant.id}/crawls/{crawl_id}/exports/{uuid.uuid4().hex}"
+    storage = get_storage(world.app.state.settings)
+    staged = await storage.put_bytes(key, b"# Site\n", content_type="text/markdown")
+    await storage.commit(staged)
+    values = {
+        "id": crawl_id,
+        "page": page_id,
+        "t": world.tenant.id,
+        "url": PUBLIC_TARGET,
+        "deleted": datetime.now(UTC) if deleted else None,
+        "sha": staged.sha256,
+        "key": key,
+    }
+    for statement in (
+        "INSERT INTO crawls (id, tenant_id, url, status, options, stats, deleted_at)"
+        " VALUES (:id, :t, :url, 'succeeded', '{}', '{}', :deleted)",
+        "INSERT INTO crawl_pages (id, tenant_id, crawl_id, url, status, depth, markdown)"
+        " VALUES (:page, :t, :id, :url, 'ok', 0, '# Site')",
+        "INSERT INTO crawl_exports (id, tenant_id, crawl_id, format, name, content_type, size,"
+        " sha256, storage_key) VALUES (gen_random_uuid(), :t, :id, 'markdown', 'site.md',"
+        " 'text/markdown', 7, :sha, :key)",
+    ):
+        used = {k: v for k, v in values.items() if f":{k}" in statement}
+        await _sql(world, statement, **used)
+    return {"id": str(crawl_id), "page": str(page_id), "format": "markdown"}
+
+
+async def _deleted_crawl(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+    return await _crawl(world, client, deleted=True)
+
+
 USER_ONLY = {"key_with": 403, "key_without": 403}  # sessions and profiles are users'
 
 ROUTES: list[Route] = [
@@ -1122,6 +1163,40 @@ ROUTES: list[Route] = [
         PUBLIC,
         403,
         setup=_scan,
+    ),
+    # --- Crawls ---
+    Route("GET", "/api/v1/crawls", CRAWLS_READ),
+    Route("POST", "/api/v1/crawls", CRAWLS_WRITE, 202, body=lambda w, p: {"url": PUBLIC_TARGET}),
+    # Validation answers as data (no network needed for a refused scheme).
+    Route("POST", "/api/v1/crawls/validate", CRAWLS_WRITE, body=lambda w, p: {"url": "ftp://x/"}),
+    Route(
+        "POST",
+        "/api/v1/crawls/estimate",
+        CRAWLS_WRITE,
+        422,
+        body=lambda w, p: {"url": "ftp://x/"},
+    ),
+    Route("GET", "/api/v1/crawls/{id}", CRAWLS_READ, setup=_crawl, item=True),
+    Route("DELETE", "/api/v1/crawls/{id}", CRAWLS_WRITE, 204, setup=_crawl, item=True),
+    Route("POST", "/api/v1/crawls/{id}/restore", CRAWLS_WRITE, setup=_deleted_crawl, item=True),
+    # A finished crawl can be neither cancelled nor retried: 409 past the permission check.
+    Route("POST", "/api/v1/crawls/{id}/cancel", CRAWLS_WRITE, 409, setup=_crawl, item=True),
+    Route("POST", "/api/v1/crawls/{id}/retry", CRAWLS_WRITE, 409, setup=_crawl, item=True),
+    Route("GET", "/api/v1/crawls/{id}/pages", CRAWLS_READ, setup=_crawl, item=True),
+    Route("GET", "/api/v1/crawls/{id}/pages/{page}", CRAWLS_READ, setup=_crawl, item=True),
+    Route("GET", "/api/v1/crawls/{id}/exports", CRAWLS_READ, setup=_crawl, item=True),
+    Route(
+        "POST",
+        "/api/v1/crawls/{id}/exports",
+        CRAWLS_WRITE,
+        202,
+        setup=_crawl,
+        item=True,
+        body=lambda w, p: {"format": "json"},
+    ),
+    Route("GET", "/api/v1/crawls/{id}/exports/{format}", CRAWLS_READ, setup=_crawl, item=True),
+    Route(
+        "DELETE", "/api/v1/crawls/{id}/exports/{format}", CRAWLS_WRITE, 204, setup=_crawl, item=True
     ),
 ]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from backend.settings import RateLimit, Settings
 
-LIMIT_NAMES = ("storage_bytes", "max_running_jobs", "rate_limit")
+LIMIT_NAMES = ("storage_bytes", "max_running_jobs", "rate_limit", "max_crawl_pages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,12 +18,14 @@ class TenantLimits:
     storage_bytes: int
     max_running_jobs: int
     rate_limit: RateLimit
+    max_crawl_pages: int
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "storage_bytes": self.storage_bytes,
             "max_running_jobs": self.max_running_jobs,
             "rate_limit": str(self.rate_limit),
+            "max_crawl_pages": self.max_crawl_pages,
         }
 
 
@@ -45,6 +47,7 @@ def resolve_limits(
         storage_bytes=int(storage),
         max_running_jobs=int(running),
         rate_limit=RateLimit.parse(rate) if rate else settings.rate_limit_default,
+        max_crawl_pages=int(overrides.get("max_crawl_pages", spec.max_crawl_pages)),
     )
 
 

@@ -22,6 +22,7 @@ class LimitsOut(BaseModel):
     storage_bytes: int
     max_running_jobs: int
     rate_limit: str
+    max_crawl_pages: int
 
 
 class UsageOut(BaseModel):
@@ -96,6 +97,7 @@ class LimitOverrides(BaseModel):
     storage_bytes: int | None = Field(default=None, ge=0)
     max_running_jobs: int | None = Field(default=None, ge=0)
     rate_limit: str | None = Field(default=None, examples=["1200/60"])
+    max_crawl_pages: int | None = Field(default=None, ge=1)
 
     @field_validator("rate_limit")
     @classmethod

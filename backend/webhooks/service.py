@@ -21,10 +21,11 @@ from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.repository import Repository
 from backend.kit.request_context import current_request_id
+from backend.kit.security.ssrf import resolve_target
 from backend.settings import Settings, get_settings
 from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from backend.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
-from backend.webhooks.security import encrypt_secret, new_secret, resolve_target
+from backend.webhooks.security import encrypt_secret, new_secret
 
 
 class WebhookRepository(Repository[Webhook]):

@@ -8,7 +8,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -16,8 +16,9 @@ from sqlalchemy import select
 from backend import __version__
 from backend.jobs.context import JobContext
 from backend.jobs.types import PermanentJobError, RetryableJobError, backoff_delay, job_type
+from backend.kit.security.ssrf import UnsafeUrl, pinned_url, resolve_target
 from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
-from backend.webhooks.security import UnsafeUrl, decrypt_secret, resolve_target, sign
+from backend.webhooks.security import decrypt_secret, sign
 from backend.webhooks.service import webhook_service
 
 SCHEMA: dict[str, Any] = {
@@ -34,14 +35,6 @@ def _retry_after(response: httpx.Response | None) -> float | None:
         return None
     value = response.headers.get("retry-after", "")
     return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
-
-
-def _pinned(url: str, address: Any) -> str:
-    """`url` with its host replaced by the checked address."""
-    parts = urlsplit(url)
-    host = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 @job_type(
@@ -93,7 +86,7 @@ async def deliver(ctx: JobContext) -> dict[str, Any]:
             timeout=ctx.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
         ) as client:
             response = await client.post(
-                _pinned(url, target.addresses[0]),
+                pinned_url(url, target.addresses[0]),
                 content=body,
                 headers=headers,
                 extensions=extensions,

@@ -159,7 +159,12 @@ async def test_plan_and_limit_overrides(
     assert response.status_code == 200, response.text
     assert response.json()["limit_overrides"] == {"storage_bytes": 5, "rate_limit": "9/9"}
     view = (await client.get("/api/v1/tenant", headers=bearer_headers(app, tenant.owner))).json()
-    assert view["limits"] == {"storage_bytes": 5, "max_running_jobs": 50, "rate_limit": "9/9"}
+    assert view["limits"] == {
+        "storage_bytes": 5,
+        "max_running_jobs": 50,
+        "rate_limit": "9/9",
+        "max_crawl_pages": 50000,
+    }
 
     cleared = await client.patch(url, json={"limits": {"storage_bytes": None}}, headers=root)
     assert cleared.json()["limit_overrides"] == {"rate_limit": "9/9"}

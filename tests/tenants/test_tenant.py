@@ -37,6 +37,7 @@ async def test_get_tenant_shows_plan_limits_and_zero_usage(
         "storage_bytes": 1024**3,
         "max_running_jobs": 2,
         "rate_limit": "600/60",  # the free plan has no tier: RATE_LIMIT_DEFAULT
+        "max_crawl_pages": 500,
     }
     assert body["usage"] == {"storage_bytes": 0, "running_jobs": 0}
 
