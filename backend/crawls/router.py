@@ -113,7 +113,13 @@ async def validate_crawl(
     principal: Writer,
     session: DbSession,
     settings: AppSettings,
-    body: Annotated[dict[str, Any], Body(description="The body of `POST /crawls`")],
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="The body of `POST /crawls`",
+            examples=[{"url": "https://docs.example.com/guide/", "max_pages": 50}],
+        ),
+    ],
 ) -> ValidateOut:
     """Check a crawl's body and its site (robots.txt, the start page) without
     crawling; problems come back as data (`valid: false`), an unsafe target

@@ -40,7 +40,22 @@ Glob = Annotated[
 
 
 class CrawlCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://docs.example.com/guide/",
+                    "title": "Example guide",
+                    "max_depth": 3,
+                    "max_pages": 200,
+                    "include": ["/guide/*"],
+                    "exclude": ["/guide/archive/*"],
+                    "formats": ["markdown", "zip"],
+                }
+            ]
+        },
+    )
 
     url: str = Field(min_length=1, max_length=2000, description="http(s) start URL")
     title: str | None = Field(default=None, max_length=500)
@@ -146,7 +161,7 @@ class CrawlPageDetail(CrawlPageOut):
 
 
 class ExportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"format": "html"}]})
 
     format: ExportFormat
 
