@@ -170,6 +170,7 @@ class Settings(BaseSettings):
 
     signup_enabled: bool = True
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     rate_limit_default: Annotated[RateLimit, NoDecode] = RateLimit(600, 60)
     rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
     rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
@@ -199,7 +200,7 @@ class Settings(BaseSettings):
     job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
     serve_worker_concurrency: int = Field(default=2, ge=1)
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
-    batch_max_items: int = Field(default=1000, ge=1)
+    batch_max_items: int = Field(default=1000, ge=1, le=10_000)
     job_modules: Annotated[list[str], NoDecode] = []
     # Marking (WORKLOADS.md section 2).
     marking_review_confidence: float = Field(default=0.8, ge=0, le=1)
