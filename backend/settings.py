@@ -49,6 +49,12 @@ class RateLimit:
             raise ValueError(f"rate limit {value!r} is not <count>/<seconds>")
         return cls(int(count), int(seconds))
 
+    def exceeds(self, other: RateLimit) -> bool:
+        """Allows more than `other`: a higher sustained rate, or at the same
+        rate a larger burst."""
+        mine, theirs = self.count * other.seconds, other.count * self.seconds
+        return mine > theirs or (mine == theirs and self.count > other.count)
+
     def __str__(self) -> str:
         return f"{self.count}/{self.seconds}"
 

@@ -24,7 +24,7 @@ from backend.kit.security.jwt import AccessClaims, InvalidToken, decode_access_t
 from backend.kit.security.tokens import hashes_match, keyed_hash, parse_api_key
 from backend.settings import RateLimit, Settings
 from backend.tenants.models import TenantStatus
-from backend.tenants.plans import tenant_rate_limit
+from backend.tenants.plans import capped_rate_limit, tenant_rate_limit
 
 logger = logging.getLogger("dossier.auth")
 
@@ -282,15 +282,16 @@ async def _api_key_from_database(
                 raise Unauthenticated("API key revoked or expired")
             if row["tenant_status"] != TenantStatus.ACTIVE:
                 raise Unauthenticated("Tenant is suspended")
+            if not row["creator_active"]:
+                raise Unauthenticated("The API key's creator is no longer active; re-issue it")
             principal = Principal(
                 kind=PrincipalKind.API_KEY,
                 id=row["id"],
                 tenant_id=row["tenant_id"],
-                permissions=frozenset(row["scopes"]),
-                rate_limit=(
-                    RateLimit.parse(row["rate_limit"])
-                    if row["rate_limit"]
-                    else tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"])
+                permissions=frozenset(row["scopes"]) & frozenset(row["creator_permissions"]),
+                rate_limit=capped_rate_limit(
+                    RateLimit.parse(row["rate_limit"]) if row["rate_limit"] else None,
+                    tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"]),
                 ),
             )
             if limiter is not None:

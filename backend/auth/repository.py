@@ -46,9 +46,22 @@ _API_KEY_BY_PREFIX = text(
     """
     SELECT k.id, k.tenant_id, k.key_hash, k.scopes, k.rate_limit, k.expires_at,
            k.revoked_at, t.status AS tenant_status, t.plan AS tenant_plan,
-           t.limits AS tenant_limits
+           t.limits AS tenant_limits,
+           COALESCE(u.is_active, false) AS creator_active,
+           COALESCE((
+               SELECT array_agg(DISTINCT permission)
+               FROM user_roles ur
+               JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+                           AND r.deleted_at IS NULL,
+                    unnest(r.permissions) AS permission
+               WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
+           ), '{}') AS creator_permissions
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id AND t.deleted_at IS NULL
+    -- A key follows its creator: their current permissions bound its scopes,
+    -- and it stops working once they are deactivated or deleted.
+    LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.created_by
+                     AND u.deleted_at IS NULL
     WHERE k.prefix = :prefix
     """
 )
