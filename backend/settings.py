@@ -180,6 +180,7 @@ class Settings(BaseSettings):
     rate_limit_default: Annotated[RateLimit, NoDecode] = RateLimit(600, 60)
     rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
     rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
+    rate_limit_login_username: Annotated[RateLimit, NoDecode] = RateLimit(100, 60)
     principal_cache_seconds: float = Field(default=60, ge=0)
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
         ip_network("127.0.0.1/32")
@@ -271,7 +272,11 @@ class Settings(BaseSettings):
     import_max_compression_ratio: int = Field(default=100, ge=1)
 
     @field_validator(
-        "rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before"
+        "rate_limit_default",
+        "rate_limit_anonymous",
+        "rate_limit_login",
+        "rate_limit_login_username",
+        mode="before",
     )
     @classmethod
     def _parse_rate_limit(cls, value: Any) -> Any:
