@@ -81,3 +81,34 @@ async def test_fan_out_and_redelivery_follow_the_creators_current_permissions(
     again = await client.post(f"{deliveries}/{first[0]['id']}/redeliver", headers=owner)
     assert again.status_code == 403
     assert again.json()["code"] == "permission_denied"
+
+
+async def test_delivery_jobs_are_hidden_and_untouchable_without_webhooks_manage(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant = await make_tenant(app, roles=("owner", "member"))
+    owner = bearer_headers(app, tenant.owner)
+    member = bearer_headers(app, tenant.users["member"])  # jobs:read and jobs:write
+    hook = await client.post(URL, json={"url": TARGET, "events": ["job.queued"]}, headers=owner)
+    assert hook.status_code == 201, hook.text
+    ping = await client.post(f"{URL}/{hook.json()['id']}/ping", headers=owner)
+    assert ping.status_code == 202
+    delivery_job = ping.json()["job_id"]
+
+    listed = (await client.get("/api/v1/jobs", headers=owner)).json()["items"]
+    assert delivery_job in [job["id"] for job in listed]
+    seen = (await client.get("/api/v1/jobs", headers=member)).json()["items"]
+    assert delivery_job not in [job["id"] for job in seen]
+    by_type = await client.get("/api/v1/jobs", params={"type": "webhook.deliver"}, headers=member)
+    assert by_type.json()["items"] == []
+
+    for method, path in (
+        ("POST", f"/api/v1/jobs/{delivery_job}/cancel"),
+        ("POST", f"/api/v1/jobs/{delivery_job}/retry"),
+        ("DELETE", f"/api/v1/jobs/{delivery_job}"),
+    ):
+        refused = await client.request(method, path, headers=member)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["code"] == "permission_denied"
+    cancelled = await client.post(f"/api/v1/jobs/{delivery_job}/cancel", headers=owner)
+    assert cancelled.status_code == 200, cancelled.text
