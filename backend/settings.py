@@ -206,6 +206,7 @@ class Settings(BaseSettings):
     job_default_max_running: int = Field(default=10, ge=1)
     job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
     serve_worker_concurrency: int = Field(default=2, ge=1)
+    job_default_timeout_seconds: float = Field(default=1800.0, gt=0)
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     batch_max_items: int = Field(default=1000, ge=1, le=10_000)
     job_modules: Annotated[list[str], NoDecode] = []

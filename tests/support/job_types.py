@@ -53,3 +53,14 @@ async def work(ctx: JobContext) -> dict[str, Any]:
         finally:
             os.close(fd)
     return {"ok": True}
+
+
+@job_type(
+    "test.deadline",
+    "Sleeps past its own deadline (timeout_seconds=0.3)",
+    schema={"type": "object"},
+    timeout_seconds=0.3,
+)
+async def past_deadline(ctx: JobContext) -> dict[str, Any]:
+    await asyncio.sleep(30)
+    return {}
