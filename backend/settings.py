@@ -207,6 +207,11 @@ class Settings(BaseSettings):
     job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
     serve_worker_concurrency: int = Field(default=2, ge=1)
     job_default_timeout_seconds: float = Field(default=1800.0, gt=0)
+    parser_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    parser_cpu_seconds: int = Field(default=120, ge=1)
+    archive_max_members: int = Field(default=10_000, ge=1)
+    archive_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    archive_max_ratio: int = Field(default=100, ge=2)
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     batch_max_items: int = Field(default=1000, ge=1, le=10_000)
     job_modules: Annotated[list[str], NoDecode] = []

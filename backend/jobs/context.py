@@ -17,9 +17,12 @@ from uuid import UUID, uuid4
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.jobs.types import PermanentJobError
+from backend.kit.archive import ArchiveLimits
 from backend.kit.db import Database
 from backend.kit.events import emit
 from backend.kit.models import uuid7
+from backend.kit.sandbox import Limits, SandboxError, run_sandboxed
 from backend.kit.storage import commit_after_commit, key_for
 from backend.settings import Settings
 
@@ -191,6 +194,28 @@ class JobContext:
         """Run CPU-bound or blocking work off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, function, *args)
+
+    async def run_sandboxed(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a parser of untrusted input in a child process limited to
+        `PARSER_MEMORY_BYTES` and `PARSER_CPU_SECONDS` (`kit.sandbox`): a
+        crash or blow-up fails this job, as permanent, never the worker."""
+        limits = Limits(
+            memory_bytes=self.settings.parser_memory_bytes,
+            cpu_seconds=self.settings.parser_cpu_seconds,
+            wall_seconds=self.settings.parser_cpu_seconds * 2 + 10,
+        )
+        try:
+            return await run_sandboxed(function, *args, limits=limits)
+        except SandboxError as exc:
+            raise PermanentJobError(f"The file could not be parsed: {exc}") from None
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(
+            max_members=self.settings.archive_max_members,
+            max_uncompressed_bytes=self.settings.archive_max_uncompressed_bytes,
+            max_ratio=self.settings.archive_max_ratio,
+        )
 
 
 async def write_log(
