@@ -192,6 +192,7 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
     webhook_allow_http: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_disable_after_seconds: int = Field(default=3 * 24 * 3600, ge=0)
 
