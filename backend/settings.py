@@ -243,6 +243,7 @@ class Settings(BaseSettings):
         "model/obj",
         "model/gltf-binary",
     ]
+    max_open_uploads: int = Field(default=20, ge=1)
     upload_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     upload_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     maintenance_interval_seconds: float = Field(default=300, gt=0)
