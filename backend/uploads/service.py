@@ -176,27 +176,38 @@ class UploadService:
         number: int,
         body: AsyncIterable[bytes],
     ) -> UploadPart:
-        """Store part `number`; sending it again replaces it."""
-        upload = await self._pending(session, upload_id)
-        if not 1 <= number <= upload.part_count:
-            raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
-        expected = expected_part_size(upload, number)
+        """Store part `number`; sending it again replaces it.
+
+        The body is streamed to staging before the first query: no database
+        connection (nor the upload's row lock) waits on a slow client. Only
+        then is the upload locked, in a short transaction, and the part
+        checked against it (a refused part's staged blob is discarded)."""
+        tenant_id = current_tenant_id()
+        assert tenant_id is not None
+        limit = settings.upload_part_size
         received = 0
 
         async def measured() -> AsyncIterator[bytes]:
             nonlocal received
             async for chunk in body:
                 received += len(chunk)
-                if received > expected:
-                    raise _error("body", f"Part {number} must be {expected} bytes", "body")
+                if received > limit:
+                    raise _error("body", f"A part is at most {limit} bytes", "body")
                 yield chunk
 
         storage = get_storage(settings)
-        key = key_for("tenants", upload.tenant_id, "uploads", upload.id, f"part-{number}-{uuid7()}")
+        key = key_for("tenants", tenant_id, "uploads", upload_id, f"part-{number}-{uuid7()}")
         staged = await storage.put_stream(key, measured())
-        if received != expected:
+        try:
+            upload = await self._pending(session, upload_id)
+            if not 1 <= number <= upload.part_count:
+                raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
+            expected = expected_part_size(upload, number)
+            if received != expected:
+                raise _error("body", f"Part {number} must be {expected} bytes", "body")
+        except BaseException:
             await storage.discard(staged)
-            raise _error("body", f"Part {number} must be {expected} bytes", "body")
+            raise
         parts = UploadPartRepository(session)
         part = await parts.part(upload.id, number)
         if part is None:
