@@ -115,6 +115,18 @@ class PrincipalRepository:
         result = await connection.execute(_USER_PRINCIPAL, params)
         return result.mappings().one_or_none()
 
+    async def session_revoked(self, tenant_id: UUID, session_id: UUID) -> bool:
+        """Whether the refresh family a token's `sid` names was revoked (at
+        logout, reuse detection, password change): PostgreSQL's word on it."""
+        stmt = select(
+            exists().where(
+                RefreshToken.tenant_id == tenant_id,
+                RefreshToken.family_id == session_id,
+                RefreshToken.revoked_at.is_not(None),
+            )
+        )
+        return bool(await self.session.scalar(stmt))
+
     async def api_key_by_prefix(self, prefix: str) -> RowMapping | None:
         result = await self.session.execute(_API_KEY_BY_PREFIX, {"prefix": prefix})
         return result.mappings().one_or_none()
