@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
