@@ -181,6 +181,8 @@ class Settings(BaseSettings):
     rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
     rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
     rate_limit_login_username: Annotated[RateLimit, NoDecode] = RateLimit(100, 60)
+    rate_limit_ws_handshake: Annotated[RateLimit, NoDecode] = RateLimit(30, 60)
+    ws_max_connections_per_principal: int = Field(default=10, ge=1)
     principal_cache_seconds: float = Field(default=60, ge=0)
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
         ip_network("127.0.0.1/32")
@@ -284,6 +286,7 @@ class Settings(BaseSettings):
         "rate_limit_anonymous",
         "rate_limit_login",
         "rate_limit_login_username",
+        "rate_limit_ws_handshake",
         mode="before",
     )
     @classmethod
