@@ -23,8 +23,9 @@ from backend.kit.db import Database
 from backend.kit.events import emit
 from backend.kit.models import uuid7
 from backend.kit.sandbox import Limits, SandboxError, run_sandboxed
-from backend.kit.storage import commit_after_commit, key_for
+from backend.kit.storage import StagedObject, commit_after_commit, delete_after_commit, key_for
 from backend.settings import Settings
+from backend.tenants.service import tenant_service
 
 logger = logging.getLogger("dossier.worker.job")
 
@@ -155,7 +156,9 @@ class JobContext:
     ) -> dict[str, Any]:
         """Stream `chunks` into storage as the job's artifact `name`
         (downloaded at `GET /jobs/{id}/artifacts/{name}`); replaces an artifact
-        of the same name from an earlier attempt."""
+        of the same name from an earlier attempt, whose blob is deleted. The
+        artifact counts in the tenant's storage quota: past it, the job fails
+        (permanently) and nothing is kept."""
         digest = hashlib.sha256()
 
         async def hashed() -> AsyncIterator[bytes]:
@@ -166,29 +169,49 @@ class JobContext:
         key = key_for("tenants", self.job.tenant_id, "jobs", self.job.id, "artifacts", uuid4().hex)
         staged = await self.storage.put_stream(key, hashed(), content_type=content_type)
         async with self.database.transaction() as session:
-            await session.execute(
-                text("DELETE FROM job_artifacts WHERE job_id = :job AND name = :name"),
-                {"job": self.job.id, "name": name},
-            )
+            # Made visible at commit, discarded if the transaction rolls back.
+            commit_after_commit(session, self.storage, staged)
+            await self._replace_artifact(session, name, staged, content_type, digest.hexdigest())
+        return {"name": name, "size": staged.size, "content_type": content_type}
+
+    async def _replace_artifact(
+        self, session: AsyncSession, name: str, staged: StagedObject, content_type: str, sha: str
+    ) -> None:
+        replaced = (
             await session.execute(
                 text(
-                    "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
-                    "sha256, storage_key) "
-                    "VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+                    "DELETE FROM job_artifacts WHERE job_id = :job AND name = :name "
+                    "RETURNING storage_key"
                 ),
-                {
-                    "id": uuid4(),
-                    "tenant": self.job.tenant_id,
-                    "job": self.job.id,
-                    "name": name,
-                    "type": content_type,
-                    "size": staged.size,
-                    "sha": digest.hexdigest(),
-                    "key": key,
-                },
+                {"job": self.job.id, "name": name},
             )
-            commit_after_commit(session, self.storage, staged)
-        return {"name": name, "size": staged.size, "content_type": content_type}
+        ).scalars()
+        for old_key in replaced:
+            delete_after_commit(session, self.storage, old_key)
+        limits = await tenant_service.limits_for(session, self.job.tenant_id, self.settings)
+        used = await tenant_service.usage_of(session, self.job.tenant_id, "storage_bytes")
+        if used + staged.size > limits.storage_bytes:
+            raise PermanentJobError(
+                f"The artifact {name!r} ({staged.size} bytes) would exceed the tenant's "
+                f"storage quota of {limits.storage_bytes} bytes"
+            )
+        await session.execute(
+            text(
+                "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
+                "sha256, storage_key) "
+                "VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+            ),
+            {
+                "id": uuid4(),
+                "tenant": self.job.tenant_id,
+                "job": self.job.id,
+                "name": name,
+                "type": content_type,
+                "size": staged.size,
+                "sha": sha,
+                "key": staged.key,
+            },
+        )
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound or blocking work off the event loop."""
