@@ -55,7 +55,10 @@ class LoginThrottle:
         redis = self.limiter.redis
         try:
             async with redis.pipeline(transaction=False) as pipe:
-                pipe.get(address_key).pttl(address_key).get(user_key).pttl(user_key)
+                pipe.get(address_key)
+                pipe.pttl(address_key)
+                pipe.get(user_key)
+                pipe.pttl(user_key)
                 address, address_ttl, user, user_ttl = await pipe.execute()
         except (RedisError, OSError):
             return
