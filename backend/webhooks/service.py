@@ -62,8 +62,8 @@ class WebhookService:
     async def create_webhook(
         self, session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
     ) -> WebhookCreated:
-        _require_events(principal.permissions, body.events, "You")
         await resolve_target(settings, body.url)
+        _require_events(principal.permissions, body.events, "You")
         secret = new_secret()
         webhook = await WebhookRepository(session).create(
             url=body.url,
