@@ -3,8 +3,8 @@
 `MAIL_BACKEND=console` (the default) writes each message to the log at INFO,
 body included, so that a developer can follow an invitation or reset link;
 it is meant for development only, since those links carry their token: with
-`ENVIRONMENT=production` it writes the message with every secret it carries
-(`Mail.secrets`: the token) replaced by `[redacted]`, so logs never hold one.
+every secret a message carries (`Mail.secrets`: the token) is replaced by
+`[redacted]` in what it writes, so logs never hold one.
 `MAIL_BACKEND=smtp` sends through `SMTP_HOST` with aiosmtplib.
 
 Messages are sent in the background (`Mailer.send_later`), normally from an
@@ -109,7 +109,7 @@ class SmtpMailBackend:
 def create_backend(settings: Settings) -> MailBackend:
     if settings.mail_backend == MailBackendName.SMTP:
         return SmtpMailBackend(settings)
-    return ConsoleMailBackend(settings.mail_from, redact=settings.is_production)
+    return ConsoleMailBackend(settings.mail_from, redact=True)
 
 
 class Mailer:

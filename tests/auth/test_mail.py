@@ -266,21 +266,17 @@ async def test_console_backend_logs_the_message(caplog: pytest.LogCaptureFixture
     assert record.__dict__["body"] == "Body text"
 
 
-async def test_production_console_mail_never_logs_the_token(
-    caplog: pytest.LogCaptureFixture,
+async def test_console_mail_never_logs_the_token(
+    caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     from backend.auth.one_time import invitation_mail, password_reset_mail
     from backend.kit.mail import create_backend
 
-    strong = "x" * 40
-    production = Settings(
-        environment="production", jwt_secret=strong, api_key_pepper=strong, signing_secret=strong
-    )
-    backend = create_backend(production)
+    backend = create_backend(settings)
     token = "tok_" + "Q" * 40
     with caplog.at_level(logging.INFO, logger="dossier.mail"):
-        await backend.send(password_reset_mail(production, "a@example.test", token))
-        await backend.send(invitation_mail(production, "b@example.test", token, "Ann"))
+        await backend.send(password_reset_mail(settings, "a@example.test", token))
+        await backend.send(invitation_mail(settings, "b@example.test", token, "Ann"))
     records = [record for record in caplog.records if record.name == "dossier.mail"]
     assert len(records) == 2
     for record in records:
