@@ -17,6 +17,7 @@ from backend import __version__
 from backend.auth.cache import PrincipalCache
 from backend.auth.epochs import Epochs, share_epochs
 from backend.events.hub import close_hub
+from backend.kit.body_limit import BodyLimitMiddleware
 from backend.kit.db import Database
 from backend.kit.errors import install_error_handlers
 from backend.kit.event_bus import EventBus, configure_event_bus, event_bus
@@ -170,6 +171,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "ETag", "Location", "Retry-After"],
         )
+    # Bodies are counted as they arrive (413 before parsing); upload routes
+    # opt out with `kit.body_limit.STREAMED_BODY`.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=settings.trusted_proxies,

@@ -126,7 +126,10 @@ PLUGINS: tuple[Plugin, ...] = (
     Plugin(
         "jobs",
         routers=(jobs_router, batches_router),
-        usage_providers={"running_jobs": tenants.UsageQuery(job_service.running_jobs)},
+        usage_providers={
+            "running_jobs": tenants.UsageQuery(job_service.running_jobs),
+            "storage_bytes": job_service.artifact_bytes,
+        },
         stats_providers={"jobs": job_service.count_by_status},
     ),
     Plugin(
@@ -152,6 +155,7 @@ PLUGINS: tuple[Plugin, ...] = (
     Plugin(
         "uploads",
         routers=(uploads_router,),
+        usage_providers={"storage_bytes": upload_service.reserved_bytes},
         purgers={"uploads": purge_uploads},
         maintenance={"expired_uploads": upload_service.cleanup_expired},
     ),

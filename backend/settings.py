@@ -49,6 +49,12 @@ class RateLimit:
             raise ValueError(f"rate limit {value!r} is not <count>/<seconds>")
         return cls(int(count), int(seconds))
 
+    def exceeds(self, other: RateLimit) -> bool:
+        """Allows more than `other`: a higher sustained rate, or at the same
+        rate a larger burst."""
+        mine, theirs = self.count * other.seconds, other.count * self.seconds
+        return mine > theirs or (mine == theirs and self.count > other.count)
+
     def __str__(self) -> str:
         return f"{self.count}/{self.seconds}"
 
@@ -170,9 +176,13 @@ class Settings(BaseSettings):
 
     signup_enabled: bool = True
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     rate_limit_default: Annotated[RateLimit, NoDecode] = RateLimit(600, 60)
     rate_limit_anonymous: Annotated[RateLimit, NoDecode] = RateLimit(60, 60)
     rate_limit_login: Annotated[RateLimit, NoDecode] = RateLimit(10, 60)
+    rate_limit_login_username: Annotated[RateLimit, NoDecode] = RateLimit(100, 60)
+    rate_limit_ws_handshake: Annotated[RateLimit, NoDecode] = RateLimit(30, 60)
+    ws_max_connections_per_principal: int = Field(default=10, ge=1)
     principal_cache_seconds: float = Field(default=60, ge=0)
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
         ip_network("127.0.0.1/32")
@@ -184,6 +194,7 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
     webhook_allow_http: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_disable_after_seconds: int = Field(default=3 * 24 * 3600, ge=0)
 
@@ -198,8 +209,14 @@ class Settings(BaseSettings):
     job_default_max_running: int = Field(default=10, ge=1)
     job_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
     serve_worker_concurrency: int = Field(default=2, ge=1)
+    job_default_timeout_seconds: float = Field(default=1800.0, gt=0)
+    parser_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    parser_cpu_seconds: int = Field(default=120, ge=1)
+    archive_max_members: int = Field(default=10_000, ge=1)
+    archive_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    archive_max_ratio: int = Field(default=100, ge=2)
     job_idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
-    batch_max_items: int = Field(default=1000, ge=1)
+    batch_max_items: int = Field(default=1000, ge=1, le=10_000)
     job_modules: Annotated[list[str], NoDecode] = []
     # Marking (WORKLOADS.md section 2).
     marking_review_confidence: float = Field(default=0.8, ge=0, le=1)
@@ -228,6 +245,7 @@ class Settings(BaseSettings):
         "model/obj",
         "model/gltf-binary",
     ]
+    max_open_uploads: int = Field(default=20, ge=1)
     upload_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     upload_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     maintenance_interval_seconds: float = Field(default=300, gt=0)
@@ -264,7 +282,12 @@ class Settings(BaseSettings):
     import_max_compression_ratio: int = Field(default=100, ge=1)
 
     @field_validator(
-        "rate_limit_default", "rate_limit_anonymous", "rate_limit_login", mode="before"
+        "rate_limit_default",
+        "rate_limit_anonymous",
+        "rate_limit_login",
+        "rate_limit_login_username",
+        "rate_limit_ws_handshake",
+        mode="before",
     )
     @classmethod
     def _parse_rate_limit(cls, value: Any) -> Any:

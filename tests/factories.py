@@ -98,9 +98,14 @@ async def make_api_key(
     rate_limit: str | None = None,
     expires_at: Any = None,
     revoked: bool = False,
+    created_by: uuid.UUID | None = None,
 ) -> ApiKeyFixture:
-    """An API key stored as the create route stores it (keyed hash only)."""
+    """An API key stored as the create route stores it (keyed hash only),
+    made by `created_by` (default: the tenant's owner; a key follows its
+    creator's permissions)."""
     from datetime import UTC, datetime
+
+    from sqlalchemy import text as sql_text
 
     from backend.api_keys.models import ApiKey
     from backend.kit.db import tenant_scope
@@ -110,6 +115,14 @@ async def make_api_key(
     parts = generate_api_key()
     with tenant_scope(tenant_id):
         async with app.state.db.transaction() as session:
+            if created_by is None:
+                created_by = await session.scalar(
+                    sql_text(
+                        "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id "
+                        "WHERE r.tenant_id = :tenant_id AND r.name = 'owner' LIMIT 1"
+                    ),
+                    {"tenant_id": tenant_id},
+                )
             row = ApiKey(
                 tenant_id=tenant_id,
                 name=f"key {parts.prefix}",
@@ -119,6 +132,7 @@ async def make_api_key(
                 rate_limit=rate_limit,
                 expires_at=expires_at,
                 revoked_at=datetime.now(UTC) if revoked else None,
+                created_by=created_by,
             )
             session.add(row)
             await session.flush()

@@ -262,10 +262,12 @@ async def _webhook(
     webhook_id, delivery_id = uuid.uuid4(), uuid.uuid4()
     await _sql(
         world,
-        "INSERT INTO webhooks (id, tenant_id, url, events, secret_ciphertext, deleted_at)"
-        " VALUES (:id, :t, 'https://hooks.example.com/in', '{case.created}', 'x', :deleted)",
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret_ciphertext, deleted_at,"
+        " created_by) VALUES (:id, :t, 'https://hooks.example.com/in', '{case.created}', 'x',"
+        " :deleted, :creator)",
         id=webhook_id,
         t=world.tenant.id,
+        creator=world.tenant.owner.id,
         deleted=datetime.now(UTC) if deleted else None,
     )
     await _sql(

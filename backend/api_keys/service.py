@@ -15,10 +15,10 @@ from backend.api_keys.repository import ApiKeyRepository
 from backend.api_keys.schemas import ApiKeyCreate
 from backend.audit.service import audit_service
 from backend.auth.principal import Principal
-from backend.kit.errors import PermissionDenied
+from backend.kit.errors import PermissionDenied, ValidationFailed
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.security.tokens import generate_api_key, keyed_hash
-from backend.settings import Settings
+from backend.settings import RateLimit, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,14 @@ class ApiKeyService:
         beyond = [scope for scope in scopes if not principal.has(scope)]
         if beyond:
             raise PermissionDenied(f"Cannot grant scopes you do not hold: {', '.join(beyond)}")
+        if data.rate_limit is not None:
+            tenant_limit = principal.rate_limit or settings.rate_limit_default
+            if RateLimit.parse(data.rate_limit).exceeds(tenant_limit):
+                message = f"at most the tenant's limit {tenant_limit}"
+                raise ValidationFailed(
+                    message,
+                    errors=[{"loc": ["body", "rate_limit"], "msg": message, "type": "value_error"}],
+                )
         parts = generate_api_key()
         row = await ApiKeyRepository(session).create(
             tenant_id=principal.tenant_id,

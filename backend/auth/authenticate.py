@@ -24,7 +24,7 @@ from backend.kit.security.jwt import AccessClaims, InvalidToken, decode_access_t
 from backend.kit.security.tokens import hashes_match, keyed_hash, parse_api_key
 from backend.settings import RateLimit, Settings
 from backend.tenants.models import TenantStatus
-from backend.tenants.plans import tenant_rate_limit
+from backend.tenants.plans import capped_rate_limit, tenant_rate_limit
 
 logger = logging.getLogger("dossier.auth")
 
@@ -43,9 +43,8 @@ def api_bucket_identifier(principal: Principal) -> str:
     return f"{'user' if principal.is_user else 'key'}:{principal.id}"
 
 
-def _unavailable() -> Unauthenticated:
-    logger.warning("token revocation check unavailable; refusing token")
-    return Unauthenticated("Token revocation cannot be checked right now")
+def _redis_down() -> None:
+    logger.warning("token denylist unavailable; revocation checked in PostgreSQL")
 
 
 async def authenticate_credential(
@@ -91,14 +90,14 @@ async def authenticate_bearer(
     `cache` too, that round trip also says whether the principal cached for
     the user is current, and then no query is needed."""
     if limiter is None or limiter.paused:
-        principal = await _user_from_database(database, settings, claims)
         try:
             revoked = await is_token_revoked(redis, settings.redis_key_prefix, claims.token_id)
         except RevocationUnavailable:
-            raise _unavailable() from None
+            _redis_down()
+            return await _user_from_database(database, settings, claims, check_session=True)
         if revoked:
             raise Unauthenticated("Token has been revoked")
-        return principal
+        return await _user_from_database(database, settings, claims)
     key = user_key(claims.tenant_id, claims.subject)
     entry = cache.get(key) if cache is not None else None
     identifier = f"user:{claims.subject}"
@@ -114,7 +113,11 @@ async def authenticate_bearer(
     except (RedisError, OSError):
         if cache is not None:
             cache.clear()  # an epoch may have changed unseen meanwhile
-        raise _unavailable() from None
+        # Redis is a cache in front of PostgreSQL, which has the last word on
+        # revocation (the session a token's `sid` names, `tokens_valid_after`);
+        # rate limiting fails open meanwhile.
+        _redis_down()
+        return await _user_from_database(database, settings, claims, check_session=True)
     if hit is None:
         raise Unauthenticated("Token has been revoked")
     if hit.current and entry is not None:
@@ -159,10 +162,20 @@ def _check_issued_after(claims: AccessClaims, valid_after: float | None) -> None
 
 
 async def _user_from_database(
-    database: Database, settings: Settings, claims: AccessClaims
+    database: Database, settings: Settings, claims: AccessClaims, *, check_session: bool = False
 ) -> Principal:
+    """The user's principal from PostgreSQL; with `check_session` (when the
+    Redis denylist cannot answer), also refused when the token's session
+    was revoked there."""
     async with database.transaction() as session:
-        row = await PrincipalRepository(session).user_principal(claims.tenant_id, claims.subject)
+        repository = PrincipalRepository(session)
+        row = await repository.user_principal(claims.tenant_id, claims.subject)
+        if (
+            check_session
+            and row is not None
+            and await repository.session_revoked(claims.tenant_id, claims.session_id)
+        ):
+            raise Unauthenticated("Token has been revoked")
     if row is None or not row["is_active"] or row["tenant_status"] != TenantStatus.ACTIVE:
         raise Unauthenticated("Invalid or expired token")
     _check_issued_after(claims, _timestamp(row["tokens_valid_after"]))
@@ -282,15 +295,16 @@ async def _api_key_from_database(
                 raise Unauthenticated("API key revoked or expired")
             if row["tenant_status"] != TenantStatus.ACTIVE:
                 raise Unauthenticated("Tenant is suspended")
+            if not row["creator_active"]:
+                raise Unauthenticated("The API key's creator is no longer active; re-issue it")
             principal = Principal(
                 kind=PrincipalKind.API_KEY,
                 id=row["id"],
                 tenant_id=row["tenant_id"],
-                permissions=frozenset(row["scopes"]),
-                rate_limit=(
-                    RateLimit.parse(row["rate_limit"])
-                    if row["rate_limit"]
-                    else tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"])
+                permissions=frozenset(row["scopes"]) & frozenset(row["creator_permissions"]),
+                rate_limit=capped_rate_limit(
+                    RateLimit.parse(row["rate_limit"]) if row["rate_limit"] else None,
+                    tenant_rate_limit(settings, row["tenant_plan"], row["tenant_limits"]),
                 ),
             )
             if limiter is not None:

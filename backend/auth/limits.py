@@ -7,8 +7,9 @@
   client IP at `RATE_LIMIT_ANONYMOUS`. It depends on the request's resolved
   principal, which `get_principal` reuses (FastAPI caches it per request), so
   authenticated calls are keyed by principal, never by IP.
-* `login_rate_limit` — `POST /auth/token`: `RATE_LIMIT_LOGIN` per client IP
-  and, separately, per username (read from the form FastAPI already parsed).
+* `login_rate_limit` — `POST /auth/token`: `RATE_LIMIT_LOGIN` attempts per
+  client IP, and the failure throttle of `backend.auth.throttle` per username
+  (read from the form FastAPI already parsed).
 * `password_reset_rate_limit` — `POST /auth/password-reset/request`:
   `RATE_LIMIT_LOGIN` per client IP and per email.
 """
@@ -21,6 +22,7 @@ from starlette.requests import HTTPConnection, Request
 
 from backend.auth.authenticate import api_bucket_identifier, api_limit
 from backend.auth.deps import Resolved
+from backend.auth.throttle import login_throttle
 from backend.kit.deps import AppSettings
 from backend.kit.errors import RateLimited
 from backend.kit.ratelimit import client_ip, enforce, hashed, retry_after_seconds
@@ -46,12 +48,14 @@ async def api_rate_limit(connection: HTTPConnection, resolved: Resolved) -> None
 
 
 async def login_rate_limit(request: Request, settings: AppSettings) -> None:
-    """Both buckets are counted on every attempt, so neither rotating IPs
-    against one account nor many accounts from one IP gets through."""
-    await enforce(request, "login-ip", client_ip(request), settings.rate_limit_login)
+    """Attempts are counted per client IP (many accounts from one address);
+    per account, failures are (`backend.auth.throttle`), so that nobody can
+    lock an owner out by failing on their behalf."""
+    ip = client_ip(request)
+    await enforce(request, "login-ip", ip, settings.rate_limit_login)
     username = (await request.form()).get("username")  # cached: FastAPI parsed it already
     if isinstance(username, str) and username.strip():
-        await enforce(request, "login-user", hashed(username), settings.rate_limit_login)
+        await login_throttle(request).check(username, ip)
 
 
 async def password_reset_rate_limit(request: Request, settings: AppSettings) -> None:

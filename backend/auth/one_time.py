@@ -97,6 +97,7 @@ def invitation_mail(settings: Settings, email: str, token: str, inviter: str | N
             f"Invitation token: {token}\n\n"
             f"The invitation expires in {hours} hours and works once.\n"
         ),
+        secrets=(token,),
     )
 
 
@@ -112,4 +113,5 @@ def password_reset_mail(settings: Settings, email: str, token: str) -> Mail:
             f"The link expires in {minutes} minutes and works once. If you did not ask "
             "for it, ignore this message: your password is unchanged.\n"
         ),
+        secrets=(token,),
     )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.service import audit_service
 from backend.auth.models import RefreshToken
 from backend.auth.repository import PrincipalRepository, RefreshTokenRepository
-from backend.auth.sessions import TokenPair, refresh_token_hash, session_service
+from backend.auth.sessions import Successor, TokenPair, refresh_token_hash, session_service
 from backend.kit.db import Database, scope, system_scope, tenant_scope
 from backend.kit.errors import Unauthenticated
 from backend.settings import Settings
@@ -31,7 +31,8 @@ class RefreshService:
         """Rotate: the presented token is spent and its successor issued. A
         spent token presented again revokes its whole family, unless it is the
         immediate predecessor of the family's unused head and was spent within
-        `REFRESH_REUSE_GRACE_SECONDS` (parallel tabs): that gets a new pair."""
+        `REFRESH_REUSE_GRACE_SECONDS` (parallel tabs): that gets the same pair
+        as its first use (idempotent), never a second, independent session."""
         token_hash = refresh_token_hash(settings, token)
         with system_scope("auth.refresh"), tenant_scope(None):
             async with database.transaction() as lookup:
@@ -62,6 +63,7 @@ class RefreshService:
                 user_id=row.user_id,
                 family_id=row.family_id,
                 parent_id=row.id,
+                successor_of=Successor(token, used_at),
             )
 
     @staticmethod

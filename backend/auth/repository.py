@@ -46,10 +46,57 @@ _API_KEY_BY_PREFIX = text(
     """
     SELECT k.id, k.tenant_id, k.key_hash, k.scopes, k.rate_limit, k.expires_at,
            k.revoked_at, t.status AS tenant_status, t.plan AS tenant_plan,
-           t.limits AS tenant_limits
+           t.limits AS tenant_limits,
+           COALESCE(u.is_active, false) AS creator_active,
+           COALESCE((
+               SELECT array_agg(DISTINCT permission)
+               FROM user_roles ur
+               JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+                           AND r.deleted_at IS NULL,
+                    unnest(r.permissions) AS permission
+               WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
+           ), '{}') AS creator_permissions
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id AND t.deleted_at IS NULL
+    -- A key follows its creator: their current permissions bound its scopes,
+    -- and it stops working once they are deactivated or deleted.
+    LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.created_by
+                     AND u.deleted_at IS NULL
     WHERE k.prefix = :prefix
+    """
+)
+
+# What a user, or an API key (its scopes within its creator's), may do now;
+# no row when the subject is gone, inactive, revoked or its creator is.
+_CURRENT_PERMISSIONS = text(
+    """
+    WITH creator AS (
+        SELECT u.id, u.tenant_id
+        FROM users u
+        WHERE u.tenant_id = :tenant_id AND u.deleted_at IS NULL AND u.is_active
+          AND u.id IN (
+              :subject_id,
+              (SELECT k.created_by FROM api_keys k
+               WHERE k.tenant_id = :tenant_id AND k.id = :subject_id)
+          )
+    ), granted AS (
+        SELECT c.id AS user_id,
+               COALESCE((
+                   SELECT array_agg(DISTINCT permission)
+                   FROM user_roles ur
+                   JOIN roles r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+                               AND r.deleted_at IS NULL,
+                        unnest(r.permissions) AS permission
+                   WHERE ur.tenant_id = c.tenant_id AND ur.user_id = c.id
+               ), '{}') AS permissions
+        FROM creator c
+    )
+    SELECT g.permissions FROM granted g WHERE g.user_id = :subject_id
+    UNION ALL
+    SELECT ARRAY(SELECT unnest(k.scopes) INTERSECT SELECT unnest(g.permissions))
+    FROM api_keys k JOIN granted g ON g.user_id = k.created_by
+    WHERE k.tenant_id = :tenant_id AND k.id = :subject_id AND k.revoked_at IS NULL
+      AND (k.expires_at IS NULL OR k.expires_at > now())
     """
 )
 
@@ -68,9 +115,28 @@ class PrincipalRepository:
         result = await connection.execute(_USER_PRINCIPAL, params)
         return result.mappings().one_or_none()
 
+    async def session_revoked(self, tenant_id: UUID, session_id: UUID) -> bool:
+        """Whether the refresh family a token's `sid` names was revoked (at
+        logout, reuse detection, password change): PostgreSQL's word on it."""
+        stmt = select(
+            exists().where(
+                RefreshToken.tenant_id == tenant_id,
+                RefreshToken.family_id == session_id,
+                RefreshToken.revoked_at.is_not(None),
+            )
+        )
+        return bool(await self.session.scalar(stmt))
+
     async def api_key_by_prefix(self, prefix: str) -> RowMapping | None:
         result = await self.session.execute(_API_KEY_BY_PREFIX, {"prefix": prefix})
         return result.mappings().one_or_none()
+
+    async def current_permissions(self, tenant_id: UUID, subject_id: UUID) -> frozenset[str]:
+        """What the user or API key `subject_id` may do now (nothing when it
+        is gone, inactive or revoked)."""
+        params = {"tenant_id": tenant_id, "subject_id": subject_id}
+        rows = (await self.session.execute(_CURRENT_PERMISSIONS, params)).scalars()
+        return frozenset(permission for row in rows for permission in row)
 
     async def touch_api_key(self, key_id: UUID) -> None:
         await self.session.execute(_TOUCH_API_KEY, {"id": key_id})

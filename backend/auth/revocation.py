@@ -1,8 +1,11 @@
 """Access-token revocation in Redis: a denylist of `jti`s, each kept until the
 token would have expired anyway.
 
-Checks fail closed: when Redis cannot answer, the token is refused (401)
-rather than accepted while possibly revoked.
+Redis is a cache in front of PostgreSQL here: when it cannot answer, the
+token is checked against the database instead (its session, the refresh
+family its `sid` names, revoked there at logout; `users.tokens_valid_after`),
+never refused with a 401 that would make clients throw valid sessions away.
+Writing a revocation needs Redis: logout answers 503 (retry) while it is down.
 """
 
 from __future__ import annotations

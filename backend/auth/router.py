@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, params, status
+from fastapi import APIRouter, Depends, Request, Response, params, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.auth.account import account_service
@@ -29,9 +29,12 @@ from backend.auth.schemas import (
     TokenOut,
 )
 from backend.auth.sessions import TokenPair
+from backend.auth.throttle import login_throttle
 from backend.kit.db import Database
 from backend.kit.deps import AppSettings, DbSession, RedisClient, get_database
+from backend.kit.errors import Unauthenticated
 from backend.kit.mail import AppMailer
+from backend.kit.ratelimit import client_ip
 from backend.users.service import user_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -83,11 +86,18 @@ async def signup(
 )
 async def create_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: DbSession,
     database: AppDatabase,
     settings: AppSettings,
 ) -> TokenOut:
-    tokens = await login_service.login(session, database, settings, form.username, form.password)
+    try:
+        tokens = await login_service.login(
+            session, database, settings, form.username, form.password
+        )
+    except Unauthenticated:
+        await login_throttle(request).failed(form.username, client_ip(request))
+        raise
     return _token_out(tokens)
 
 

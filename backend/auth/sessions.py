@@ -31,6 +31,14 @@ class TokenPair:
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
 
 
+@dataclass(frozen=True, slots=True)
+class Successor:
+    """The refresh token a rotation spends, and when it was first spent."""
+
+    token: str
+    first_spent_at: datetime
+
+
 def refresh_token_hash(settings: Settings, token: str) -> str:
     return keyed_hash(settings.api_key_pepper.get_secret_value(), token)
 
@@ -45,23 +53,47 @@ class SessionService:
         user_id: UUID,
         family_id: UUID | None = None,
         parent_id: UUID | None = None,
+        successor_of: Successor | None = None,
     ) -> TokenPair:
-        """A new token pair: a new session, or the next link of `family_id`."""
+        """A new token pair: a new session, or the next link of `family_id`.
+
+        With `successor_of` (a rotation), the pair is derived from the spent
+        token and the time it was first spent, so that a second use within
+        the grace period answers the very same pair, never a second session:
+        the link is stored only once."""
         family_id = family_id or uuid7()
-        refresh = random_token(32)
-        await RefreshTokenRepository(session).add(
-            RefreshToken(
-                tenant_id=tenant_id,
-                user_id=user_id,
-                family_id=family_id,
-                parent_id=parent_id,
-                token_hash=refresh_token_hash(settings, refresh),
-                expires_at=datetime.now(UTC)
-                + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        issued_at: float | None = None
+        token_id: str | None = None
+        if successor_of is None:
+            refresh = random_token(32)
+        else:
+            refresh = keyed_hash(
+                settings.signing_secret.get_secret_value(),
+                f"refresh-successor:{successor_of.token}",
             )
-        )
+            issued_at = successor_of.first_spent_at.timestamp()
+            token_id = keyed_hash(settings.signing_secret.get_secret_value(), f"jti:{refresh}")[:32]
+        repository = RefreshTokenRepository(session)
+        token_hash = refresh_token_hash(settings, refresh)
+        if successor_of is None or await repository.by_hash(token_hash) is None:
+            await repository.add(
+                RefreshToken(
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    family_id=family_id,
+                    parent_id=parent_id,
+                    token_hash=token_hash,
+                    expires_at=datetime.now(UTC)
+                    + timedelta(seconds=settings.refresh_token_ttl_seconds),
+                )
+            )
         access, _ = issue_access_token(
-            settings, user_id=user_id, tenant_id=tenant_id, session_id=family_id
+            settings,
+            user_id=user_id,
+            tenant_id=tenant_id,
+            session_id=family_id,
+            issued_at=issued_at,
+            token_id=token_id,
         )
         return TokenPair(
             access_token=access,

@@ -28,6 +28,7 @@ from backend.candidates.service import Upload, candidate_service
 from backend.documents.service import deny_include_deleted
 from backend.jobs.schemas import JobOut
 from backend.jobs.service import job_out
+from backend.kit.body_limit import STREAMED_BODY
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import PayloadTooLarge, ValidationFailed
 from backend.kit.multipart import MultipartReader
@@ -56,7 +57,11 @@ _IMPORT_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["files"],
                     "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_IMPORT_FILES,
+                        },
                         "tags": {"type": "string", "description": "comma-separated"},
                         "requisition_id": {"type": "string", "format": "uuid"},
                     },
@@ -83,6 +88,7 @@ def _requisition(response: Response, requisition: Requisition) -> RequisitionOut
     status_code=202,
     response_model=ImportAnswer,
     openapi_extra=_IMPORT_BODY,
+    max_body_size=STREAMED_BODY,  # the reader bounds it (MAX_UPLOAD_BYTES per file)
     responses={413: {}, 422: {}},
 )
 async def import_candidates(

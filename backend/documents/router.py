@@ -31,6 +31,7 @@ from backend.documents.service import (
     document_service,
 )
 from backend.documents.uploading import upload_service
+from backend.kit.body_limit import STREAMED_BODY
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import NotFound, ValidationFailed
@@ -60,6 +61,7 @@ _FILTERS = {
 FORM_OVERHEAD = 5 * 1024 * 1024  # room for the form fields around the file(s)
 METADATA_KEY = re.compile(r"^metadata\.([A-Za-z0-9_\-]{1,64})$")
 MAX_METADATA_FILTERS = 10
+BULK_MAX_FILES = 1000  # the ceiling of BULK_UPLOAD_MAX_FILES
 
 
 def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
@@ -73,7 +75,12 @@ def _upload_body(files_field: str, many: bool) -> dict[str, Any]:
                         "type": "object",
                         "required": [files_field],
                         "properties": {
-                            files_field: {"type": "array", "items": file_schema}
+                            files_field: {
+                                "type": "array",
+                                "items": file_schema,
+                                "maxItems": BULK_MAX_FILES,
+                                "description": "at most BULK_UPLOAD_MAX_FILES files",
+                            }
                             if many
                             else file_schema,
                             "title": {"type": "string", "maxLength": 500},
@@ -101,6 +108,7 @@ def _etag_headers(response: Response, document: Document) -> None:
     status_code=201,
     response_model=DocumentOut,
     openapi_extra=_upload_body("file", many=False),
+    max_body_size=STREAMED_BODY,
     responses={413: {}, 415: {}},
 )
 async def create_document(
@@ -129,6 +137,7 @@ async def create_document(
     status_code=207,
     response_model=BulkAnswer,
     openapi_extra=_upload_body("files", many=True),
+    max_body_size=STREAMED_BODY,
 )
 async def create_documents_bulk(
     request: Request,

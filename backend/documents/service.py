@@ -204,7 +204,7 @@ class DocumentService:
     ) -> None:
         """413 `quota_exceeded` when `incoming` more bytes would pass the plan's storage."""
         limits = await tenant_service.limits_for(session, tenant_id, settings)
-        used = await DocumentRepository(session).storage_bytes(tenant_id)
+        used = await tenant_service.usage_of(session, tenant_id, "storage_bytes")
         if used + incoming > limits.storage_bytes:
             raise QuotaExceeded(
                 "This upload would exceed the tenant's storage quota",

@@ -33,6 +33,7 @@ from backend.auth.deps import CurrentPrincipal
 from backend.auth.principal import Principal
 from backend.events.catalogue import catalogue
 from backend.events.hub import get_hub
+from backend.events.limits import TRY_AGAIN_LATER, connection_cap, handshake_allowed
 from backend.jobs.service import job_service
 from backend.kit.db import tenant_scope
 from backend.kit.errors import DossierError
@@ -108,9 +109,11 @@ async def authenticate_websocket(
         return None, subprotocol
 
 
-async def _refuse(websocket: WebSocket, subprotocol: str | None, reason: str) -> None:
+async def _refuse(
+    websocket: WebSocket, subprotocol: str | None, reason: str, code: int = POLICY_VIOLATION
+) -> None:
     await websocket.accept(subprotocol=subprotocol)
-    await websocket.close(code=POLICY_VIOLATION, reason=reason)
+    await websocket.close(code=code, reason=reason)
 
 
 async def _receive_loop(websocket: WebSocket) -> None:
@@ -172,28 +175,38 @@ async def events_websocket(
     types: Annotated[str | None, Query(max_length=1000)] = None,
     job_id: UUID | None = None,
 ) -> None:
+    if not await handshake_allowed(websocket):
+        await _refuse(websocket, None, "too many connection attempts", TRY_AGAIN_LATER)
+        return
     principal, subprotocol = await authenticate_websocket(websocket)
     if principal is None:
         await _refuse(websocket, subprotocol, "invalid credentials")
         return
-    await websocket.accept(subprotocol=subprotocol)
-    subscription = await get_hub(websocket.app).subscribe(principal.tenant_id)
     settings = websocket.app.state.settings
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await _serve(
-            websocket,
-            subscription,
-            _pump(
+    with connection_cap.hold(principal.id, settings.ws_max_connections_per_principal) as allowed:
+        if not allowed:
+            await _refuse(websocket, subprotocol, "too many open sockets", TRY_AGAIN_LATER)
+            return
+        await websocket.accept(subprotocol=subprotocol)
+        subscription = await get_hub(websocket.app).subscribe(principal.tenant_id)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await _serve(
                 websocket,
                 subscription,
-                EventFilter(principal, types, job_id),
-                settings.ws_ping_interval_seconds,
-            ),
-        )
+                _pump(
+                    websocket,
+                    subscription,
+                    EventFilter(principal, types, job_id),
+                    settings.ws_ping_interval_seconds,
+                ),
+            )
 
 
 @ws_router.websocket("/jobs/{job_id}/stream")
 async def job_stream_websocket(websocket: WebSocket, job_id: UUID) -> None:
+    if not await handshake_allowed(websocket):
+        await _refuse(websocket, None, "too many connection attempts", TRY_AGAIN_LATER)
+        return
     principal, subprotocol = await authenticate_websocket(websocket)
     if principal is None:
         await _refuse(websocket, subprotocol, "invalid credentials")

@@ -17,11 +17,15 @@ from uuid import UUID, uuid4
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.jobs.types import PermanentJobError
+from backend.kit.archive import ArchiveLimits
 from backend.kit.db import Database
 from backend.kit.events import emit
 from backend.kit.models import uuid7
-from backend.kit.storage import commit_after_commit, key_for
+from backend.kit.sandbox import Limits, SandboxError, run_sandboxed
+from backend.kit.storage import StagedObject, commit_after_commit, delete_after_commit, key_for
 from backend.settings import Settings
+from backend.tenants.service import tenant_service
 
 logger = logging.getLogger("dossier.worker.job")
 
@@ -152,7 +156,9 @@ class JobContext:
     ) -> dict[str, Any]:
         """Stream `chunks` into storage as the job's artifact `name`
         (downloaded at `GET /jobs/{id}/artifacts/{name}`); replaces an artifact
-        of the same name from an earlier attempt."""
+        of the same name from an earlier attempt, whose blob is deleted. The
+        artifact counts in the tenant's storage quota: past it, the job fails
+        (permanently) and nothing is kept."""
         digest = hashlib.sha256()
 
         async def hashed() -> AsyncIterator[bytes]:
@@ -163,34 +169,76 @@ class JobContext:
         key = key_for("tenants", self.job.tenant_id, "jobs", self.job.id, "artifacts", uuid4().hex)
         staged = await self.storage.put_stream(key, hashed(), content_type=content_type)
         async with self.database.transaction() as session:
-            await session.execute(
-                text("DELETE FROM job_artifacts WHERE job_id = :job AND name = :name"),
-                {"job": self.job.id, "name": name},
-            )
+            # Made visible at commit, discarded if the transaction rolls back.
+            commit_after_commit(session, self.storage, staged)
+            await self._replace_artifact(session, name, staged, content_type, digest.hexdigest())
+        return {"name": name, "size": staged.size, "content_type": content_type}
+
+    async def _replace_artifact(
+        self, session: AsyncSession, name: str, staged: StagedObject, content_type: str, sha: str
+    ) -> None:
+        replaced = (
             await session.execute(
                 text(
-                    "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
-                    "sha256, storage_key) "
-                    "VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+                    "DELETE FROM job_artifacts WHERE job_id = :job AND name = :name "
+                    "RETURNING storage_key"
                 ),
-                {
-                    "id": uuid4(),
-                    "tenant": self.job.tenant_id,
-                    "job": self.job.id,
-                    "name": name,
-                    "type": content_type,
-                    "size": staged.size,
-                    "sha": digest.hexdigest(),
-                    "key": key,
-                },
+                {"job": self.job.id, "name": name},
             )
-            commit_after_commit(session, self.storage, staged)
-        return {"name": name, "size": staged.size, "content_type": content_type}
+        ).scalars()
+        for old_key in replaced:
+            delete_after_commit(session, self.storage, old_key)
+        limits = await tenant_service.limits_for(session, self.job.tenant_id, self.settings)
+        used = await tenant_service.usage_of(session, self.job.tenant_id, "storage_bytes")
+        if used + staged.size > limits.storage_bytes:
+            raise PermanentJobError(
+                f"The artifact {name!r} ({staged.size} bytes) would exceed the tenant's "
+                f"storage quota of {limits.storage_bytes} bytes"
+            )
+        await session.execute(
+            text(
+                "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
+                "sha256, storage_key) "
+                "VALUES (:id, :tenant, :job, :name, :type, :size, :sha, :key)"
+            ),
+            {
+                "id": uuid4(),
+                "tenant": self.job.tenant_id,
+                "job": self.job.id,
+                "name": name,
+                "type": content_type,
+                "size": staged.size,
+                "sha": sha,
+                "key": staged.key,
+            },
+        )
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound or blocking work off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, function, *args)
+
+    async def run_sandboxed(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a parser of untrusted input in a child process limited to
+        `PARSER_MEMORY_BYTES` and `PARSER_CPU_SECONDS` (`kit.sandbox`): a
+        crash or blow-up fails this job, as permanent, never the worker."""
+        limits = Limits(
+            memory_bytes=self.settings.parser_memory_bytes,
+            cpu_seconds=self.settings.parser_cpu_seconds,
+            wall_seconds=self.settings.parser_cpu_seconds * 2 + 10,
+        )
+        try:
+            return await run_sandboxed(function, *args, limits=limits)
+        except SandboxError as exc:
+            raise PermanentJobError(f"The file could not be parsed: {exc}") from None
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(
+            max_members=self.settings.archive_max_members,
+            max_uncompressed_bytes=self.settings.archive_max_uncompressed_bytes,
+            max_ratio=self.settings.archive_max_ratio,
+        )
 
 
 async def write_log(

@@ -46,6 +46,12 @@ class JobRepository(Repository[Job]):
             found.setdefault(artifact.job_id, []).append(artifact)
         return found
 
+    async def artifact_bytes(self, tenant_id: UUID) -> int:
+        stmt = select(func.coalesce(func.sum(JobArtifact.size), 0)).where(
+            JobArtifact.tenant_id == tenant_id
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
     async def artifact(self, job_id: UUID, name: str) -> JobArtifact | None:
         stmt = select(JobArtifact).where(JobArtifact.job_id == job_id, JobArtifact.name == name)
         return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -90,7 +90,7 @@ async def list_jobs(
         "case_id": case_id,
         "batch_id": batch_id,
     }
-    page, artifacts = await job_service.list_jobs(session, query, filters)
+    page, artifacts = await job_service.list_jobs(session, query, filters, principal)
     return page.envelope([job_out(job, artifacts.get(job.id)) for job in page.items])
 
 

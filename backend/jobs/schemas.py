@@ -94,6 +94,10 @@ class JobStats(BaseModel):
     oldest_queued_age_seconds: float | None
 
 
+# The schema's ceiling; BATCH_MAX_ITEMS (at most this) is the configured limit.
+MAX_BATCH_ITEMS = 10_000
+
+
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -124,7 +128,7 @@ class BatchCreate(BaseModel):
     )
 
     type: str = Field(min_length=1, max_length=100)
-    items: list[BatchItem] = Field(min_length=1)
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
     priority: int = Field(default=0, ge=-10, le=10)
     max_attempts: int | None = Field(default=None, ge=1, le=20)
 

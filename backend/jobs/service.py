@@ -28,7 +28,7 @@ from backend.jobs.schemas import (
 )
 from backend.jobs.types import JobType, registry
 from backend.kit.db import current_tenant_id
-from backend.kit.errors import DossierError, NotFound, ValidationFailed
+from backend.kit.errors import DossierError, NotFound, PermissionDenied, ValidationFailed
 from backend.kit.events import emit
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.references import is_live
@@ -36,6 +36,18 @@ from backend.kit.request_context import current_request_id
 from backend.settings import Settings
 
 WEBHOOK_JOB_TYPE = "webhook.deliver"
+# Internal jobs (webhook deliveries) are the tenant's to see and touch only
+# with the permission of the feature that runs them.
+INTERNAL_JOBS_PERMISSION = "webhooks:manage"
+
+
+def _check_internal(principal: Principal, job: Job) -> None:
+    job_type = registry.get(job.type)
+    internal = job_type.internal if job_type is not None else job.type == WEBHOOK_JOB_TYPE
+    if internal and not principal.has(INTERNAL_JOBS_PERMISSION):
+        raise PermissionDenied(
+            f"{job.type} jobs are internal: they need {INTERNAL_JOBS_PERMISSION}"
+        )
 
 
 class InvalidTransition(DossierError):
@@ -245,10 +257,21 @@ class JobService:
 
     # ------------------------------------------------------------------ reads
     async def list_jobs(
-        self, session: AsyncSession, query: ListQuery, filters: dict[str, Any]
+        self,
+        session: AsyncSession,
+        query: ListQuery,
+        filters: dict[str, Any],
+        principal: Principal | None = None,
     ) -> tuple[PageResult[Job], dict[UUID, list[JobArtifact]]]:
+        """Internal job types (webhook delivery) are listed only to callers
+        who manage what they serve (`INTERNAL_JOBS_PERMISSION`)."""
         repository = JobRepository(session)
-        page = await repository.paginate(repository.filtered(filters), query)
+        stmt = repository.filtered(filters)
+        if principal is not None and not principal.has(INTERNAL_JOBS_PERMISSION):
+            internal = registry.internal_names()
+            if internal:
+                stmt = stmt.where(Job.type.not_in(internal))
+        page = await repository.paginate(stmt, query)
         artifacts = await repository.artifacts_of([job.id for job in page.items])
         return page, artifacts
 
@@ -278,6 +301,10 @@ class JobService:
         tenant in a system scope (admin stats)."""
         return (await self._counts(session))[0]
 
+    async def artifact_bytes(self, session: AsyncSession, tenant_id: UUID) -> int:
+        """Usage `storage_bytes` share: the tenant's job artifacts."""
+        return await JobRepository(session).artifact_bytes(tenant_id)
+
     def running_jobs(self, tenant_id: Any) -> Any:
         """The tenant's usage `running_jobs`, as a scalar subquery over the
         tenant whose id is the expression `tenant_id` (a `UsageQuery`)."""
@@ -306,6 +333,7 @@ class JobService:
         job = await repository.get_for_update(job_id)
         if job is None:
             raise NotFound("Job not found")
+        _check_internal(principal, job)
         if job.status in FINISHED:
             raise InvalidTransition(f"The job is already {job.status}")
         now = datetime.now(UTC)
@@ -329,6 +357,7 @@ class JobService:
         job = await repository.get_for_update(job_id)
         if job is None:
             raise NotFound("Job not found")
+        _check_internal(principal, job)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise InvalidTransition(
                 f"Only failed or cancelled jobs can be retried (job is {job.status})"
@@ -364,6 +393,7 @@ class JobService:
         job = await repository.get_for_update(job_id)
         if job is None:
             raise NotFound("Job not found")
+        _check_internal(principal, job)
         if job.status == JobStatus.RUNNING:
             raise InvalidTransition("A running job cannot be deleted; cancel it first")
         if job.status == JobStatus.QUEUED:

@@ -102,6 +102,9 @@ class JobTypeRegistry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
+    def internal_names(self) -> list[str]:
+        return sorted(t.name for t in self._types.values() if t.internal)
+
 
 registry = JobTypeRegistry()
 

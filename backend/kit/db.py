@@ -73,6 +73,10 @@ def async_url(url: str) -> URL:
     return parsed
 
 
+# The application role's sessions end a transaction idle for this long.
+IDLE_IN_TRANSACTION_TIMEOUT = "60s"
+
+
 def create_engine(
     url: str,
     *,
@@ -101,7 +105,14 @@ def create_engine(
             # use of the connection rolled back (a /ready ping does) the role
             # switch was undone: the pooled connection then ran as the URL's
             # user (superuser or table owner), past every RLS policy.
-            dbapi_connection.run_async(lambda raw: raw.execute(f'SET ROLE "{app_role}"'))
+            # A transaction left idle (a request stuck between statements)
+            # is ended by the server instead of holding its locks and slot.
+            dbapi_connection.run_async(
+                lambda raw: raw.execute(
+                    f'SET ROLE "{app_role}"; '
+                    f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'"
+                )
+            )
 
     return engine
 

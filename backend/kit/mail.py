@@ -2,7 +2,9 @@
 
 `MAIL_BACKEND=console` (the default) writes each message to the log at INFO,
 body included, so that a developer can follow an invitation or reset link;
-it is meant for development only, since those links carry their token.
+it is meant for development only, since those links carry their token: with
+every secret a message carries (`Mail.secrets`: the token) is replaced by
+`[redacted]` in what it writes, so logs never hold one.
 `MAIL_BACKEND=smtp` sends through `SMTP_HOST` with aiosmtplib.
 
 Messages are sent in the background (`Mailer.send_later`), normally from an
@@ -29,11 +31,23 @@ from backend.settings import MailBackendName, Settings
 logger = logging.getLogger("dossier.mail")
 
 
+REDACTED = "[redacted]"
+
+
 @dataclass(frozen=True, slots=True)
 class Mail:
     to: str
     subject: str
     body: str
+    # What the body carries that must never reach a log (tokens).
+    secrets: tuple[str, ...] = ()
+
+    def redacted_body(self) -> str:
+        body = self.body
+        for secret in self.secrets:
+            if secret:
+                body = body.replace(secret, REDACTED)
+        return body
 
 
 class MailBackend(Protocol):
@@ -43,8 +57,9 @@ class MailBackend(Protocol):
 class ConsoleMailBackend:
     """Logs messages instead of sending them (development)."""
 
-    def __init__(self, sender: str) -> None:
+    def __init__(self, sender: str, *, redact: bool = False) -> None:
         self.sender = sender
+        self.redact = redact
 
     async def send(self, mail: Mail) -> None:
         logger.info(
@@ -53,7 +68,7 @@ class ConsoleMailBackend:
                 "mail_from": self.sender,
                 "mail_to": mail.to,
                 "subject": mail.subject,
-                "body": mail.body,
+                "body": mail.redacted_body() if self.redact else mail.body,
             },
         )
 
@@ -94,7 +109,7 @@ class SmtpMailBackend:
 def create_backend(settings: Settings) -> MailBackend:
     if settings.mail_backend == MailBackendName.SMTP:
         return SmtpMailBackend(settings)
-    return ConsoleMailBackend(settings.mail_from)
+    return ConsoleMailBackend(settings.mail_from, redact=True)
 
 
 class Mailer:

@@ -26,6 +26,8 @@ QuestionId = Annotated[
 
 
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Option or answer letters as a list: bounded like every request list.
+Letters = Annotated[list[Annotated[str, StringConstraints(max_length=8)]], Field(max_length=26)]
 
 
 def option_letters(count: int) -> list[str]:
@@ -51,8 +53,8 @@ class Question(BaseModel):
     type: QuestionType
     max_marks: float
     text: str | None = Field(default=None, max_length=5000)
-    options: list[str] | int | None = None
-    answer: str | list[str] | bool | float | None = None
+    options: Letters | int | None = None
+    answer: str | Letters | bool | float | None = None
     partial: bool = False
     tolerance: float | None = None
     tolerance_percent: float | None = None

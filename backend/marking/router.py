@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
+from backend.kit.body_limit import STREAMED_BODY
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import PayloadTooLarge, ValidationFailed
 from backend.kit.multipart import MultipartReader
@@ -80,6 +81,7 @@ async def create_guide(
     "/guides/import",
     status_code=201,
     response_model=GuideOut,
+    max_body_size=STREAMED_BODY,  # the reader enforces MARKING_IMPORT_MAX_BYTES
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -122,6 +122,14 @@ class RoleRepository(Repository[Role]):
         )
         await self.assign(tenant_id, user_id, sorted(wanted))
 
+    async def remove_assignments(self, tenant_id: UUID, role_id: UUID) -> None:
+        """Every user's hold of the role goes, deleted users' included."""
+        await self.session.execute(
+            delete(UserRole)
+            .where(UserRole.tenant_id == tenant_id, UserRole.role_id == role_id)
+            .execution_options(synchronize_session=False)
+        )
+
     def holders(self, tenant_id: UUID, role_id: UUID) -> Select[Any]:
         """Ids of live users holding the role."""
         return (

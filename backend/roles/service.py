@@ -189,6 +189,10 @@ class RoleService:
                 count=holders,
             )
         await repository.soft_delete(role, by=principal.id)
+        # Deleted users may still hold it: their holds go too, so that neither
+        # restoring the role nor restoring them silently grants it again.
+        await repository.remove_assignments(role.tenant_id, role.id)
+        invalidate_principals(session, role.tenant_id)
         await audit_service.record(session, principal, "role.deleted", "role", role.id)
 
     async def restore_role(

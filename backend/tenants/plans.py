@@ -56,3 +56,9 @@ def tenant_rate_limit(
 ) -> RateLimit:
     """The default limit of a tenant's users and keys (a key's own limit wins)."""
     return resolve_limits(settings, plan, overrides).rate_limit
+
+
+def capped_rate_limit(own: RateLimit | None, tenant: RateLimit) -> RateLimit:
+    """An API key's limit: its own, but never more than its tenant's (plans
+    can shrink after a key was made, so this is applied at every use)."""
+    return own if own is not None and not own.exceeds(tenant) else tenant

@@ -133,6 +133,11 @@ class TenantService:
         tenant = await self.get_tenant(session, tenant_id, include_deleted=True)
         return resolve_limits(settings or get_settings(), tenant.plan, tenant.limits)
 
+    async def usage_of(self, session: AsyncSession, tenant_id: UUID, name: str) -> int:
+        """One usage number (all its providers added up): `storage_bytes`
+        counts documents, open uploads' declared sizes and job artifacts."""
+        return (await self.get_with_usage(session, tenant_id))[1][name]
+
     async def get_with_usage(
         self, session: AsyncSession, tenant_id: UUID
     ) -> tuple[Tenant, dict[str, int]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from backend.kit.repository import Repository
-from backend.uploads.models import Upload, UploadPart
+from backend.uploads.models import Upload, UploadPart, UploadStatus
 
 
 class UploadRepository(Repository[Upload]):
@@ -29,6 +29,14 @@ class UploadRepository(Repository[Upload]):
             .with_for_update(skip_locked=True)
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def open_counts(self, tenant_id: UUID) -> tuple[int, int]:
+        """Open uploads of the tenant and the bytes they declared."""
+        stmt = select(func.count(), func.coalesce(func.sum(Upload.size), 0)).where(
+            Upload.tenant_id == tenant_id, Upload.status == UploadStatus.PENDING
+        )
+        count, size = (await self.session.execute(stmt)).one()
+        return int(count), int(size)
 
     async def of_tenants(self, tenant_ids: list[UUID]) -> list[Upload]:
         stmt = self.select().where(Upload.tenant_id.in_(tenant_ids))

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.documents.schemas import DocumentOut
+from backend.kit.body_limit import STREAMED_BODY
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import MalformedRequest
 from backend.roles.permissions import Permission
@@ -79,6 +80,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 @router.put(
     "/{upload_id}/parts/{number}",
     response_model=PartOut,
+    max_body_size=STREAMED_BODY,
     openapi_extra={
         "requestBody": {
             "required": True,

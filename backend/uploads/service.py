@@ -45,6 +45,10 @@ class ChecksumMismatch(DossierError):
     status, code = 422, "checksum_mismatch"
 
 
+class TooManyOpenUploads(DossierError):
+    status, code = 429, "too_many_open_uploads"
+
+
 def _error(field: str, message: str, where: str = "body") -> ValidationFailed:
     return ValidationFailed(
         message, errors=[{"loc": [where, field], "msg": message, "type": "value_error"}]
@@ -84,6 +88,12 @@ class UploadService:
         assert tenant_id is not None
         if data.size > settings.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes")
+        open_uploads, _ = await UploadRepository(session).open_counts(tenant_id)
+        if open_uploads >= settings.max_open_uploads:
+            raise TooManyOpenUploads(
+                f"At most {settings.max_open_uploads} open uploads: complete or abort one first"
+            )
+        # The declared size is reserved (counted as used) until complete or abort.
         await document_service.check_quota(session, settings, tenant_id, data.size)
         if data.case_id is not None and not await is_live(session, "case", data.case_id):
             raise _error("case_id", "No such case in this tenant")
@@ -166,27 +176,38 @@ class UploadService:
         number: int,
         body: AsyncIterable[bytes],
     ) -> UploadPart:
-        """Store part `number`; sending it again replaces it."""
-        upload = await self._pending(session, upload_id)
-        if not 1 <= number <= upload.part_count:
-            raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
-        expected = expected_part_size(upload, number)
+        """Store part `number`; sending it again replaces it.
+
+        The body is streamed to staging before the first query: no database
+        connection (nor the upload's row lock) waits on a slow client. Only
+        then is the upload locked, in a short transaction, and the part
+        checked against it (a refused part's staged blob is discarded)."""
+        tenant_id = current_tenant_id()
+        assert tenant_id is not None
+        limit = settings.upload_part_size
         received = 0
 
         async def measured() -> AsyncIterator[bytes]:
             nonlocal received
             async for chunk in body:
                 received += len(chunk)
-                if received > expected:
-                    raise _error("body", f"Part {number} must be {expected} bytes", "body")
+                if received > limit:
+                    raise _error("body", f"A part is at most {limit} bytes", "body")
                 yield chunk
 
         storage = get_storage(settings)
-        key = key_for("tenants", upload.tenant_id, "uploads", upload.id, f"part-{number}-{uuid7()}")
+        key = key_for("tenants", tenant_id, "uploads", upload_id, f"part-{number}-{uuid7()}")
         staged = await storage.put_stream(key, measured())
-        if received != expected:
+        try:
+            upload = await self._pending(session, upload_id)
+            if not 1 <= number <= upload.part_count:
+                raise _error("number", f"Part numbers run from 1 to {upload.part_count}", "path")
+            expected = expected_part_size(upload, number)
+            if received != expected:
+                raise _error("body", f"Part {number} must be {expected} bytes", "body")
+        except BaseException:
             await storage.discard(staged)
-            raise _error("body", f"Part {number} must be {expected} bytes", "body")
+            raise
         parts = UploadPartRepository(session)
         part = await parts.part(upload.id, number)
         if part is None:
@@ -234,6 +255,9 @@ class UploadService:
         if file.size != upload.size or (upload.sha256 and file.sha256 != upload.sha256):
             await document_service.discard(session, file)
             raise ChecksumMismatch("The received bytes do not match the declared sha256")
+        # The reservation ends here: the document's own bytes count instead.
+        upload.status = UploadStatus.COMPLETED
+        await session.flush()
         metadata = DocumentMetadata(
             title=upload.title,
             description=upload.description,
@@ -283,6 +307,10 @@ class UploadService:
             filename=upload.filename,
             claimed_type=upload.content_type,
         )
+
+    async def reserved_bytes(self, session: AsyncSession, tenant_id: UUID) -> int:
+        """Usage `storage_bytes` share: what open uploads declared."""
+        return (await UploadRepository(session).open_counts(tenant_id))[1]
 
     async def abort(
         self, session: AsyncSession, settings: Settings, actor: Actor, upload_id: UUID

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import audit_service
+from backend.auth.grants import current_permissions
 from backend.auth.principal import Principal
-from backend.events.catalogue import PING_EVENT
+from backend.events.catalogue import PING_EVENT, catalogue
 from backend.jobs.service import WEBHOOK_JOB_TYPE, job_service
-from backend.kit.errors import NotFound
+from backend.kit.errors import NotFound, PermissionDenied
 from backend.kit.event_bus import Event
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
@@ -38,6 +39,20 @@ class DeliveryRepository(Repository[WebhookDelivery]):
     resource_name = "Delivery"
 
 
+def _require_events(permissions: frozenset[str], events: list[str], whose: str) -> None:
+    """A webhook carries only what its creator may read: `document.*` needs
+    `documents:read`, `case.*` `cases:read`, `job.*` `jobs:read`, …"""
+    missing = sorted(
+        {
+            needed
+            for name in events
+            if (needed := catalogue.permission_for(name)) and needed not in permissions
+        }
+    )
+    if missing:
+        raise PermissionDenied(f"{whose} may not read these events: needs {', '.join(missing)}")
+
+
 class WebhookService:
     settings: Settings | None = None  # set by the app and the worker at start
 
@@ -48,6 +63,7 @@ class WebhookService:
         self, session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
     ) -> WebhookCreated:
         await resolve_target(settings, body.url)
+        _require_events(principal.permissions, body.events, "You")
         secret = new_secret()
         webhook = await WebhookRepository(session).create(
             url=body.url,
@@ -93,6 +109,7 @@ class WebhookService:
             else:
                 await resolve_target(settings, values["url"])
         if values.get("events") is not None:
+            _require_events(principal.permissions, values["events"], "You")
             values["events"] = sorted(set(values["events"]))
         else:
             values.pop("events", None)
@@ -170,6 +187,8 @@ class WebhookService:
         original = await DeliveryRepository(session).get_or_raise(delivery_id)
         if original.webhook_id != webhook.id:
             raise NotFound("Delivery not found")
+        creator = await current_permissions(session, webhook.tenant_id, webhook.created_by)
+        _require_events(creator, [original.event_type], "The webhook's creator")
         delivery = await self._deliver(
             session, settings, webhook, original.payload, original.event_id, original.event_type
         )
@@ -228,9 +247,23 @@ class WebhookService:
         if not webhooks:
             return
         settings = self.settings or get_settings()
+        # Checked at every fan-out: the creator's permissions may have shrunk.
+        creators: dict[tuple[UUID, UUID | None], frozenset[str]] = {}
+        for webhook in webhooks:
+            key = (webhook.tenant_id, webhook.created_by)
+            if key not in creators:
+                creators[key] = await current_permissions(session, *key)
         for event in events:
+            needed = catalogue.permission_for(event.type)
             for webhook in webhooks:
-                if webhook.tenant_id == event.tenant_id and event.type in webhook.events:
+                readable = (
+                    needed is None or needed in creators[(webhook.tenant_id, webhook.created_by)]
+                )
+                if (
+                    webhook.tenant_id == event.tenant_id
+                    and event.type in webhook.events
+                    and readable
+                ):
                     await self._deliver(
                         session, settings, webhook, event.as_dict(), event.id, event.type
                     )

@@ -4,6 +4,7 @@ other answers are final."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from backend import __version__
 from backend.jobs.context import JobContext
 from backend.jobs.types import PermanentJobError, RetryableJobError, backoff_delay, job_type
 from backend.kit.security.ssrf import UnsafeUrl, pinned_url, resolve_target
+from backend.settings import Settings
 from backend.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from backend.webhooks.security import decrypt_secret, sign
 from backend.webhooks.service import webhook_service
@@ -35,6 +37,45 @@ def _retry_after(response: httpx.Response | None) -> float | None:
         return None
     value = response.headers.get("retry-after", "")
     return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
+
+
+async def _post_capped(
+    settings: Settings,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """POST and take the answer's status and headers. The whole exchange has
+    one deadline (WEBHOOK_TIMEOUT_SECONDS), not one per read, so a receiver
+    trickling its answer cannot hold the worker's slot; the body is read raw
+    (never decompressed: no gzip bomb) and at most WEBHOOK_MAX_RESPONSE_BYTES
+    of it. Past the deadline while the body is read, the status stands."""
+    until = asyncio.get_running_loop().time() + settings.webhook_timeout_seconds
+    async with httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
+    ) as client:
+        request = client.build_request(
+            "POST",
+            url,
+            content=body,
+            headers={**headers, "accept-encoding": "identity"},
+            extensions=extensions,
+        )
+        async with asyncio.timeout_at(until):
+            response = await client.send(request, stream=True)
+        try:
+            received = 0
+            async with asyncio.timeout_at(until):
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received >= settings.webhook_max_response_bytes:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # the answer's status is what counts
+        finally:
+            await response.aclose()
+    return response
 
 
 @job_type(
@@ -82,20 +123,16 @@ async def deliver(ctx: JobContext) -> dict[str, Any]:
         if ctx.job.request_id:
             headers["x-request-id"] = ctx.job.request_id
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        async with httpx.AsyncClient(
-            timeout=ctx.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
-        ) as client:
-            response = await client.post(
-                pinned_url(url, target.addresses[0]),
-                content=body,
-                headers=headers,
-                extensions=extensions,
-            )
+        response = await _post_capped(
+            ctx.settings, pinned_url(url, target.addresses[0]), body, headers, extensions
+        )
         status_code = response.status_code
     except UnsafeUrl as exc:
         error = f"Refused: {exc.detail}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
+    except TimeoutError:
+        error = f"No answer within {ctx.settings.webhook_timeout_seconds:g} s"
     duration_ms = int((time.monotonic() - started) * 1000)
 
     succeeded = status_code is not None and 200 <= status_code < 300

@@ -74,7 +74,16 @@ async def run_handler(context: JobContext, settings: Settings) -> Outcome | None
     try:
         if job_type is None:
             raise PermanentJobError(f"Unknown job type {job.type!r}")
-        result = await job_type.handler(context)
+        seconds = job_type.timeout_seconds or settings.job_default_timeout_seconds
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                result = await job_type.handler(context)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # Past its wall-clock deadline: the attempt fails, as retryable.
+            raise RetryableJobError(f"Deadline of {seconds:g} s exceeded") from None
         return Outcome(JobStatus.SUCCEEDED, result=result or {})
     except JobCancelled:
         return Outcome(JobStatus.CANCELLED, error="Cancelled")

@@ -39,6 +39,8 @@ async def _api_key_headers(ctx: BenchContext) -> dict[str, str]:
                             ctx.settings.api_key_pepper.get_secret_value(), parts.key
                         ),
                         scopes=["users:read"],
+                        # A key follows its creator's permissions.
+                        created_by=tenant.owner.id,
                     )
                 )
         ctx.state["identity_api_key"] = parts.key

@@ -264,3 +264,31 @@ async def test_console_backend_logs_the_message(caplog: pytest.LogCaptureFixture
     [record] = [record for record in caplog.records if record.name == "dossier.mail"]
     assert record.__dict__["mail_to"] == "dev@example.test"
     assert record.__dict__["body"] == "Body text"
+
+
+async def test_console_mail_never_logs_the_token(
+    caplog: pytest.LogCaptureFixture, settings: Settings
+) -> None:
+    from backend.auth.one_time import invitation_mail, password_reset_mail
+    from backend.kit.mail import create_backend
+
+    backend = create_backend(settings)
+    token = "tok_" + "Q" * 40
+    with caplog.at_level(logging.INFO, logger="dossier.mail"):
+        await backend.send(password_reset_mail(settings, "a@example.test", token))
+        await backend.send(invitation_mail(settings, "b@example.test", token, "Ann"))
+    records = [record for record in caplog.records if record.name == "dossier.mail"]
+    assert len(records) == 2
+    for record in records:
+        assert token not in record.__dict__["body"]
+        assert "[redacted]" in record.__dict__["body"]
+        assert token not in record.getMessage()
+
+
+def test_nginx_logs_the_path_without_its_query_string() -> None:
+    from pathlib import Path
+
+    conf = (Path(__file__).resolve().parents[2] / "nginx" / "nginx.conf").read_text()
+    log_format = conf[conf.index("log_format") : conf.index("access_log")]
+    assert "$request_uri" not in log_format
+    assert '"uri":"$uri"' in log_format

@@ -53,3 +53,32 @@ async def work(ctx: JobContext) -> dict[str, Any]:
         finally:
             os.close(fd)
     return {"ok": True}
+
+
+@job_type(
+    "test.deadline",
+    "Sleeps past its own deadline (timeout_seconds=0.3)",
+    schema={"type": "object"},
+    timeout_seconds=0.3,
+)
+async def past_deadline(ctx: JobContext) -> dict[str, Any]:
+    await asyncio.sleep(30)
+    return {}
+
+
+@job_type(
+    "test.artifact",
+    "Stores an artifact `out.bin` of `size` random bytes",
+    schema={
+        "type": "object",
+        "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 10_000_000}},
+        "additionalProperties": False,
+    },
+)
+async def artifact(ctx: JobContext) -> dict[str, Any]:
+    size = int(ctx.payload.get("size", 1000))
+
+    async def chunks() -> Any:
+        yield os.urandom(size)
+
+    return await ctx.store_artifact("out.bin", chunks(), content_type="application/octet-stream")

@@ -42,19 +42,27 @@ class AccessClaims:
 
 
 def issue_access_token(
-    settings: Settings, *, user_id: UUID, tenant_id: UUID, session_id: UUID
+    settings: Settings,
+    *,
+    user_id: UUID,
+    tenant_id: UUID,
+    session_id: UUID,
+    issued_at: float | None = None,
+    token_id: str | None = None,
 ) -> tuple[str, AccessClaims]:
+    """A signed access token; with `issued_at` and `token_id` given, the
+    same token again (a refresh answered twice within its grace period)."""
     # `iat` keeps sub-second precision (a NumericDate may be fractional, RFC
     # 7519 §2), so that "every token issued before now is void" (logout-all,
     # password change: `users.tokens_valid_after`) also voids tokens issued
     # earlier in the same second, and spares the ones issued just after.
-    issued = round(time.time(), 6)
+    issued = round(time.time() if issued_at is None else issued_at, 6)
     now = int(issued)
     claims = AccessClaims(
         subject=user_id,
         tenant_id=tenant_id,
         session_id=session_id,
-        token_id=uuid.uuid4().hex,
+        token_id=token_id or uuid.uuid4().hex,
         issued_at=issued,
         expires_at=now + settings.access_token_ttl_seconds,
     )

@@ -1,0 +1,74 @@
+"""Job artifacts are storage like any other: a retried job's replaced
+artifact deletes its blob, and an artifact past the tenant's quota fails its
+job and leaves nothing on disk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from backend.kit.db import system_scope
+from backend.kit.storage import drain_background, get_storage
+from tests.factories import bearer_headers, make_tenant
+from tests.jobs.helpers import running_worker, wait_for_job
+
+
+def _blobs(app: Any, tenant_id: Any) -> list[str]:
+    root = get_storage(app.state.settings).root / "tenants" / str(tenant_id) / "jobs"  # type: ignore[attr-defined]
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def test_a_retried_jobs_replaced_artifact_deletes_its_blob(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    job = await client.post(
+        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": 2000}}, headers=headers
+    )
+    job_id = job.json()["id"]
+    async with running_worker(app, concurrency=1):
+        assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
+        await drain_background()
+        first = _blobs(app, tenant.id)
+        assert len(first) == 1
+        with system_scope("tests"):
+            async with app.state.db.transaction() as session:
+                await session.execute(
+                    text("UPDATE jobs SET status = 'failed' WHERE id = :id"), {"id": job_id}
+                )
+        assert (
+            await client.post(f"/api/v1/jobs/{job_id}/retry", headers=headers)
+        ).status_code == 200
+        assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
+    await drain_background()
+    second = _blobs(app, tenant.id)
+    assert len(second) == 1
+    assert second != first
+    usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
+    assert usage["storage_bytes"] == 2000
+
+
+async def test_an_artifact_past_the_quota_fails_its_job(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    with system_scope("tests"):
+        async with app.state.db.transaction() as session:
+            await session.execute(
+                text("UPDATE tenants SET limits = '{\"storage_bytes\": 5000}' WHERE id = :id"),
+                {"id": tenant.id},
+            )
+    job = await client.post(
+        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": 6000}}, headers=headers
+    )
+    async with running_worker(app, concurrency=1):
+        done = await wait_for_job(client, headers, job.json()["id"])
+    await drain_background()
+    assert done["status"] == "failed"
+    assert "storage quota" in done["error"]
+    assert done["attempts"] == 1
+    assert _blobs(app, tenant.id) == []
