@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.documents.content import InspectedStream, sanitise_filename
-from backend.documents.intelligence.extract import DocumentText, OcrMode, PageReader
+from backend.documents.intelligence.extract import DocumentText, OcrMode, PageReader, docx_text
 from backend.documents.intelligence.fields import ExtractedFields
+from backend.documents.intelligence.pages import UnreadableDocument
 from backend.documents.intelligence.render import render_page_png
 from backend.documents.intelligence.search_dsl import compile_filter
 from backend.documents.models import Document, DocumentPage, DocumentStatus
@@ -44,6 +45,7 @@ from backend.documents.schemas import (
     SearchRequest,
 )
 from backend.jobs.service import job_service
+from backend.kit.archive import UnsafeArchive, archive_limits, check_archive
 from backend.kit.db import current_tenant_id
 from backend.kit.errors import (
     DossierError,
@@ -58,6 +60,7 @@ from backend.kit.http import Blob, check_if_match
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult, make_list_query
 from backend.kit.references import is_live
+from backend.kit.sandbox import SandboxError, parser_limits, run_sandboxed
 from backend.kit.security.signing import sign_link, verify_link
 from backend.kit.storage import (
     StagedObject,
@@ -779,6 +782,8 @@ class DocumentService:
             reader = PageReader(
                 path, mime_type, ocr=ocr, languages=languages, min_page_chars=min_page_chars
             )
+            if reader.kind == "docx":
+                reader.use_docx_text(*await _read_docx(settings, path))
             count = await blocking(reader.count)
             pages = []
             for index in range(count):
@@ -864,3 +869,14 @@ def deny_include_deleted(permissions: frozenset[str], permission: str) -> None:
 
 document_service = DocumentService()
 _render_cache = _RenderCache()
+
+
+async def _read_docx(settings: Settings, path: Path) -> tuple[str, int | None]:
+    """A DOCX is a ZIP: its directory is checked (members, sizes, ratio)
+    before python-docx sees it, and python-docx runs in a limited child
+    process, so a bomb or a parser blow-up fails the document, not the worker."""
+    try:
+        await asyncio.to_thread(check_archive, path, archive_limits(settings))
+        return await run_sandboxed(docx_text, path, limits=parser_limits(settings))
+    except (UnsafeArchive, SandboxError) as error:
+        raise UnreadableDocument(f"The DOCX cannot be read safely: {error}") from None

@@ -18,11 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.jobs.types import PermanentJobError
-from backend.kit.archive import ArchiveLimits
 from backend.kit.db import Database
 from backend.kit.events import emit
 from backend.kit.models import uuid7
-from backend.kit.sandbox import Limits, SandboxError, run_sandboxed
+from backend.kit.sandbox import SandboxError, parser_limits, run_sandboxed
 from backend.kit.storage import StagedObject, commit_after_commit, delete_after_commit, key_for
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
@@ -222,23 +221,10 @@ class JobContext:
         """Run a parser of untrusted input in a child process limited to
         `PARSER_MEMORY_BYTES` and `PARSER_CPU_SECONDS` (`kit.sandbox`): a
         crash or blow-up fails this job, as permanent, never the worker."""
-        limits = Limits(
-            memory_bytes=self.settings.parser_memory_bytes,
-            cpu_seconds=self.settings.parser_cpu_seconds,
-            wall_seconds=self.settings.parser_cpu_seconds * 2 + 10,
-        )
         try:
-            return await run_sandboxed(function, *args, limits=limits)
+            return await run_sandboxed(function, *args, limits=parser_limits(self.settings))
         except SandboxError as exc:
             raise PermanentJobError(f"The file could not be parsed: {exc}") from None
-
-    @property
-    def archive_limits(self) -> ArchiveLimits:
-        return ArchiveLimits(
-            max_members=self.settings.archive_max_members,
-            max_uncompressed_bytes=self.settings.archive_max_uncompressed_bytes,
-            max_ratio=self.settings.archive_max_ratio,
-        )
 
 
 async def write_log(

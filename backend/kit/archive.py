@@ -13,12 +13,23 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.settings import Settings
+
 
 @dataclass(frozen=True, slots=True)
 class ArchiveLimits:
     max_members: int = 10_000
     max_uncompressed_bytes: int = 512 * 1024 * 1024
     max_ratio: int = 100
+
+
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    """`ARCHIVE_MAX_MEMBERS`, `ARCHIVE_MAX_UNCOMPRESSED_BYTES`, `ARCHIVE_MAX_RATIO`."""
+    return ArchiveLimits(
+        max_members=settings.archive_max_members,
+        max_uncompressed_bytes=settings.archive_max_uncompressed_bytes,
+        max_ratio=settings.archive_max_ratio,
+    )
 
 
 class UnsafeArchive(ValueError):

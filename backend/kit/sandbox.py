@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from backend.settings import Settings
+
 T = TypeVar("T")
 
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -38,6 +40,16 @@ class Limits:
     memory_bytes: int = 1024 * 1024 * 1024
     cpu_seconds: int = 120
     wall_seconds: float = 300.0
+
+
+def parser_limits(settings: Settings) -> Limits:
+    """The limits of parsers of untrusted files (`PARSER_MEMORY_BYTES`,
+    `PARSER_CPU_SECONDS`; the wall clock allows for a busy machine)."""
+    return Limits(
+        memory_bytes=settings.parser_memory_bytes,
+        cpu_seconds=settings.parser_cpu_seconds,
+        wall_seconds=settings.parser_cpu_seconds * 2 + 10,
+    )
 
 
 class SandboxError(Exception):

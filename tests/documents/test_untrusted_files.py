@@ -7,9 +7,16 @@ import io
 import zipfile
 from typing import Any
 
+import httpx
 import pytest
 
 from backend.kit.archive import ArchiveLimits, UnsafeArchive, check_archive
+from tests.documents.helpers import upload
+from tests.factories import bearer_headers, make_tenant
+from tests.jobs.helpers import running_worker, wait_for_job
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+TEXT = "text/plain"
 
 MIB = 1024 * 1024
 
@@ -42,3 +49,27 @@ def test_archive_checks_members_sizes_and_ratio(tmp_path: Any) -> None:
     junk.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(UnsafeArchive, match="not a readable ZIP"):
         check_archive(junk, ArchiveLimits())
+
+
+async def test_a_docx_bomb_fails_its_document_and_the_worker_goes_on(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    bomb = await upload(client, headers, docx_bomb(), filename="bomb.docx", content_type=DOCX)
+    assert bomb.status_code == 201, bomb.text
+    fine = await upload(client, headers, b"after the bomb", filename="a.txt", content_type=TEXT)
+    async with running_worker(app):
+        for document in (bomb.json(), fine.json()):
+            jobs = await client.get(
+                "/api/v1/jobs", headers=headers, params={"document_id": document["id"]}
+            )
+            await wait_for_job(client, headers, jobs.json()["items"][-1]["id"])
+    failed = await client.get(f"/api/v1/documents/{bomb.json()['id']}", headers=headers)
+    assert failed.json()["status"] == "failed"
+    jobs = await client.get(
+        "/api/v1/jobs", headers=headers, params={"document_id": bomb.json()["id"]}
+    )
+    assert "decompression bomb" in jobs.json()["items"][-1]["error"]
+    processed = await client.get(f"/api/v1/documents/{fine.json()['id']}", headers=headers)
+    assert processed.json()["status"] == "processed"

@@ -124,11 +124,16 @@ class PageReader:
         if self.kind == "image":
             return image_frame_count(self.path)
         if self.kind == "docx":
-            self._single, self.saved_page_count = docx_text(self.path)
+            if self._single is None:
+                self._single, self.saved_page_count = docx_text(self.path)
         else:
             self._single = plain_text(self.path)
             self.saved_page_count = 1
         return 1
+
+    def use_docx_text(self, text: str, saved_page_count: int | None) -> None:
+        """The DOCX's text, read by a sandboxed `docx_text` (see the service)."""
+        self._single, self.saved_page_count = text, saved_page_count
 
     def needs_ocr(self) -> bool:
         return self.ocr != "never" and self.kind in ("pdf", "image")
