@@ -98,18 +98,19 @@ class CrawlPageRepository(Repository[CrawlPage]):
         found: CrawlPage | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
-    async def insert_once(self, values: dict[str, Any]) -> UUID | None:
-        """Store a page unless the crawl already has its URL (a resumed
-        crawl); the new row's id, or None."""
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store pages in one statement, skipping URLs the crawl already has
+        (a resumed crawl); every row has the same keys."""
+        if not rows:
+            return
         stmt = (
             insert(CrawlPage)
-            .values(**values)
+            .values(list(rows))
             .on_conflict_do_nothing(
                 index_elements=[CrawlPage.tenant_id, CrawlPage.crawl_id, CrawlPage.url]
             )
-            .returning(CrawlPage.id)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        await self.session.execute(stmt)
 
     async def delete_failed(self, crawl_id: UUID) -> None:
         """Forget the crawl's failed pages (a retry fetches them again)."""

@@ -508,26 +508,35 @@ class CrawlService:
             emit(session, "crawl.started", crawl_event(crawl))
         return crawl, known, open_headers(settings, crawl.headers_ciphertext)
 
-    async def store_page(self, session: AsyncSession, crawl_id: UUID, page: PageOutcome) -> None:
-        await CrawlPageRepository(session).insert_once(
-            {
-                "tenant_id": current_tenant_id(),
-                "crawl_id": crawl_id,
-                "url": page.url,
-                "final_url": page.final_url,
-                "status": page.status,
-                "status_code": page.status_code,
-                "depth": page.depth,
-                "title": (page.title or None) and page.title[:500],
-                "content_type": (page.content_type or None) and page.content_type[:100],
-                "words": page.words if page.status == "ok" else 0,
-                "size": page.size,
-                "content_sha256": page.content_sha256,
-                "markdown": page.markdown,
-                "links": page.links,
-                "error": page.error,
-                "fetched_at": datetime.now(UTC) if page.final_url else None,
-            }
+    @staticmethod
+    def _page_row(tenant_id: UUID | None, crawl_id: UUID, page: PageOutcome) -> dict[str, Any]:
+        return {
+            "tenant_id": tenant_id,
+            "crawl_id": crawl_id,
+            "url": page.url,
+            "final_url": page.final_url,
+            "status": page.status,
+            "status_code": page.status_code,
+            "depth": page.depth,
+            "title": (page.title or None) and page.title[:500],
+            "content_type": (page.content_type or None) and page.content_type[:100],
+            "words": page.words if page.status == "ok" else 0,
+            "size": page.size,
+            "content_sha256": page.content_sha256,
+            "markdown": page.markdown,
+            "links": page.links,
+            "error": page.error,
+            "fetched_at": datetime.now(UTC) if page.final_url else None,
+        }
+
+    async def store_pages(
+        self, session: AsyncSession, crawl_id: UUID, pages: Sequence[PageOutcome]
+    ) -> None:
+        """Store a batch of pages in one statement (URLs already stored are
+        kept as they are)."""
+        tenant_id = current_tenant_id()
+        await CrawlPageRepository(session).insert_many(
+            [self._page_row(tenant_id, crawl_id, page) for page in pages]
         )
 
     async def record_stats(

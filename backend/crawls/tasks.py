@@ -1,11 +1,14 @@
 """The crawler's job types.
 
-* `web.crawl` (`{crawl_id}`): runs the crawl, storing each page as it comes
-  (one row per URL, so a crawl re-run after a worker restart or a retry skips
-  the pages already stored), reports progress per page, logs a line per
-  failed page, stops within a second of a cancel (a watcher polls for it
-  every half second), then builds the requested exports from the stored
-  pages and, if asked, saves the pages as documents.
+* `web.crawl` (`{crawl_id}`): runs the crawl, storing pages in batches (one
+  transaction per BATCH_PAGES pages or per BATCH_SECONDS, whichever comes
+  first, and whatever is left when the crawl stops, even by a worker
+  shutdown; one row per URL, so a crawl re-run after a worker restart or a
+  retry skips the pages already stored), reports progress with the page
+  count at most every PROGRESS_SECONDS, logs a line per failed page, stops
+  within a second of a cancel (a watcher polls for it every half second),
+  then builds the requested exports from the stored pages and, if asked,
+  saves the pages as documents.
 * `web.crawl_export` (`{crawl_id, format}`): (re)builds one export file from
   the stored pages; nothing is fetched again.
 """
@@ -31,6 +34,9 @@ from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.storage import commit_after_commit, key_for
 
 CANCEL_POLL_SECONDS = 0.5
+BATCH_PAGES = 50  # pages stored per transaction at most
+BATCH_SECONDS = 0.1  # a page waits at most about this long to be stored
+PROGRESS_SECONDS = 0.2  # progress is reported at most this often during a crawl
 
 CRAWL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -116,22 +122,65 @@ async def _crawl(ctx: JobContext, crawl_id: UUID) -> dict[str, Any]:
     ) -> Extracted:
         return await ctx.run_blocking(extract, body, url, content_type, charset)
 
-    async def on_page(page: PageOutcome) -> None:
-        nonlocal done
-        async with ctx.transaction() as session:
-            await crawl_service.store_page(session, crawl_id, page)
-        if page.status == "error":
-            await ctx.log(f"Page failed: {page.url}: {page.error}", "warning")
-        done += 1
+    batch: list[PageOutcome] = []
+    flushing = asyncio.Lock()
+    clock = asyncio.get_running_loop().time
+    last_flush = last_progress = clock()
+
+    async def report() -> None:
+        nonlocal last_progress
+        last_progress = clock()
         try:
             await ctx.progress(min(95.0, 95.0 * done / options.max_pages), f"{done} pages")
         except (JobCancelled, LeaseLost) as exc:
             interrupted.append(exc)
             crawler.stop()
 
+    async def flush() -> None:
+        """Store the pages handed over so far in one transaction, then log
+        their failures and (at most every PROGRESS_SECONDS) report progress."""
+        nonlocal done, last_flush
+        async with flushing:
+            pages = batch[:]
+            del batch[:]
+            last_flush = clock()
+            if pages:
+                try:
+                    async with ctx.transaction() as session:
+                        await crawl_service.store_pages(session, crawl_id, pages)
+                except BaseException:
+                    batch[:0] = pages  # kept for the flush at the end
+                    raise
+                done += len(pages)
+                for page in pages:
+                    if page.status == "error":
+                        await ctx.log(f"Page failed: {page.url}: {page.error}", "warning")
+            if pages and clock() - last_progress >= PROGRESS_SECONDS:
+                await report()
+
+    async def on_page(page: PageOutcome) -> None:
+        batch.append(page)
+        # A full batch is stored now; while a flush runs, fetching goes on
+        # unless pages pile up (then this fetcher waits its turn).
+        if len(batch) >= BATCH_PAGES and (not flushing.locked() or len(batch) >= 4 * BATCH_PAGES):
+            await flush()
+
     async def watch() -> None:
+        """Poll for a cancel, and store pages that waited BATCH_SECONDS (a
+        slow site's pages are not held back until a batch fills)."""
+        polled = clock()
         while True:
-            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            await asyncio.sleep(BATCH_SECONDS)
+            if batch and clock() - last_flush >= BATCH_SECONDS:
+                try:
+                    await flush()
+                except Exception as exc:
+                    interrupted.append(exc)
+                    crawler.stop()
+                    return
+            if clock() - polled < CANCEL_POLL_SECONDS:
+                continue
+            polled = clock()
             try:
                 await ctx.check_cancelled()
             except (JobCancelled, LeaseLost) as exc:
@@ -150,6 +199,12 @@ async def _crawl(ctx: JobContext, crawl_id: UUID) -> dict[str, Any]:
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await fetcher.aclose()
+        # Pages fetched are stored before the job ends, however it ends (a
+        # worker shutdown cancels this task: the write is shielded), so a
+        # resumed crawl does not fetch them again.
+        await asyncio.shield(flush())
+    if not interrupted:
+        await report()  # the final page count
     async with ctx.transaction() as session:
         totals = await crawl_service.record_stats(
             session, crawl_id, queued=stats.pages_queued, duration_ms=stats.duration_ms
