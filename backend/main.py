@@ -26,7 +26,7 @@ from backend.kit.mail import create_mailer
 from backend.kit.middleware import RequestContextMiddleware
 from backend.kit.ratelimit import RateLimitBackend
 from backend.kit.redis import create_redis
-from backend.kit.storage import close_storages, configure_storage
+from backend.kit.storage import configure_storage, release_storage
 from backend.plugins import api_router, install, root_routers
 from backend.settings import Settings, get_settings
 from backend.system.docs import mount_docs
@@ -79,7 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_event_bus(
         EventBus(app.state.redis, settings.redis_key_prefix, buffer_size=settings.event_buffer_size)
     )
-    configure_storage(settings)
+    storage = configure_storage(settings)
     # The limiter's Lua script loads at the first check: starting needs no Redis.
     app.state.rate_limiter = RateLimitBackend(app.state.redis, settings.redis_key_prefix)
     app.state.principal_cache = PrincipalCache(settings.principal_cache_seconds)
@@ -110,7 +110,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.mailer.drain()
         await close_hub(app)
         configure_event_bus(enclosing_bus)
-        await close_storages()
+        await release_storage(storage)
         await app.state.redis.aclose()
         await app.state.db.dispose()
 

@@ -28,7 +28,10 @@ than calling `commit`/`delete` directly from a request:
 
 `get_storage(settings)` returns the process-wide backend for the settings;
 `configure_storage(settings)` (called at start-up) makes it the one
-`active_storage()` returns to code that has no settings at hand (purgers).
+`active_storage()` returns to code that has no settings at hand (purgers);
+`release_storage` undoes it when the app stops. A second app in the same
+process (tests, embedded tools) stacks its storage on the first one's and
+gives it back; the last app to stop closes every backend.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ __all__ = [
     "drain_background",
     "get_storage",
     "key_for",
+    "release_storage",
 ]
 
 _STAGED = "storage_staged"
@@ -121,14 +125,21 @@ _active: list[Storage] = []
 
 def configure_storage(settings: Settings) -> Storage:
     storage = get_storage(settings)
-    _active[:] = [storage]
+    _active.append(storage)
     return storage
+
+
+async def release_storage(storage: Storage) -> None:
+    if storage in _active:
+        del _active[len(_active) - 1 - _active[::-1].index(storage)]
+    if not _active:
+        await close_storages()
 
 
 def active_storage() -> Storage:
     if not _active:
         return configure_storage(get_settings())
-    return _active[0]
+    return _active[-1]
 
 
 async def close_storages() -> None:
