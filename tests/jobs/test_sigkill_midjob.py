@@ -50,7 +50,7 @@ async def _kill_midway(
 ) -> None:
     """Run a worker whose storage I/O crawls, SIGKILL it once the job is
     past its first chunk and still running."""
-    slow = {**env, "SLOW_STORAGE_SECONDS": "1", "SLOW_STORAGE_MARKER": str(marker)}
+    slow = {**env, "SLOW_STORAGE_SECONDS": "3", "SLOW_STORAGE_MARKER": str(marker)}
     slow["JOB_MODULES"] = "tests.support.slow_storage"
     doomed = start_worker(slow, concurrency=1)
     try:
