@@ -131,6 +131,7 @@ PLUGINS: tuple[Plugin, ...] = (
             "storage_bytes": job_service.artifact_bytes,
         },
         stats_providers={"jobs": job_service.count_by_status},
+        purgers={"jobs": job_service.purge},
     ),
     Plugin(
         "webhooks",

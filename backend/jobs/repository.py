@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, delete, func, or_, select, text
 
 from backend.jobs.models import NOTIFY_CHANNEL, Batch, Job, JobArtifact, JobLog, JobStatus
 from backend.kit.repository import Repository
@@ -51,6 +51,24 @@ class JobRepository(Repository[Job]):
             JobArtifact.tenant_id == tenant_id
         )
         return int(await self.session.scalar(stmt) or 0)
+
+    async def purge(self, cutoff: datetime, tenant_ids: list[UUID]) -> tuple[int, list[str]]:
+        """Hard-delete jobs soft-deleted before `cutoff` and every job of the
+        tenants being purged (logs and artifacts go by cascade); the count
+        and the artifacts' storage keys (system scope)."""
+        condition = Job.deleted_at < cutoff
+        if tenant_ids:
+            condition = or_(condition, Job.tenant_id.in_(tenant_ids))
+        doomed = select(Job.id).where(condition)
+        keys = list(
+            (
+                await self.session.execute(
+                    select(JobArtifact.storage_key).where(JobArtifact.job_id.in_(doomed))
+                )
+            ).scalars()
+        )
+        result = await self.session.execute(delete(Job).where(condition).returning(Job.id))
+        return len(result.all()), keys
 
     async def artifact(self, job_id: UUID, name: str) -> JobArtifact | None:
         stmt = select(JobArtifact).where(JobArtifact.job_id == job_id, JobArtifact.name == name)

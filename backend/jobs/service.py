@@ -33,6 +33,7 @@ from backend.kit.events import emit
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.references import is_live
 from backend.kit.request_context import current_request_id
+from backend.kit.storage import active_storage, delete_after_commit
 from backend.settings import Settings
 
 WEBHOOK_JOB_TYPE = "webhook.deliver"
@@ -403,6 +404,15 @@ class JobService:
             emit(session, "job.cancelled", job_event(job), webhooks=job.type != WEBHOOK_JOB_TYPE)
         await repository.soft_delete(job, by=principal.id)
         await audit_service.record(session, principal, "job.deleted", "job", job.id)
+
+    async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
+        """Admin purge: jobs deleted before `cutoff` and those of purged
+        tenants; their artifact blobs are deleted once the purge commits."""
+        purged, keys = await JobRepository(session).purge(cutoff, tenant_ids)
+        storage = active_storage()
+        for key in keys:
+            delete_after_commit(session, storage, key)
+        return purged
 
     async def _log(
         self, session: AsyncSession, job: Job, message: str, level: str = "info"

@@ -72,3 +72,48 @@ async def test_an_artifact_past_the_quota_fails_its_job(
     assert "storage quota" in done["error"]
     assert done["attempts"] == 1
     assert _blobs(app, tenant.id) == []
+
+
+async def test_artifacts_are_purged_with_their_job(client: httpx.AsyncClient, app: Any) -> None:
+    """A job deleted past retention goes with the admin purge, and so do its
+    artifact rows (cascade) and blobs (after the commit); a live job's stay."""
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    root = bearer_headers(app, (await make_tenant(app, "Platform", superadmin=True)).owner)
+    ids = []
+    for _ in range(2):
+        job = await client.post(
+            "/api/v1/jobs",
+            json={"type": "test.artifact", "payload": {"size": 1000}},
+            headers=headers,
+        )
+        ids.append(job.json()["id"])
+    async with running_worker(app, concurrency=1):
+        for job_id in ids:
+            assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
+    await drain_background()
+    assert len(_blobs(app, tenant.id)) == 2
+    doomed, kept = ids
+    assert (await client.delete(f"/api/v1/jobs/{doomed}", headers=headers)).status_code == 204
+    days = app.state.settings.soft_delete_retention_days
+    with system_scope("tests"):
+        async with app.state.db.transaction() as session:
+            await session.execute(
+                text(
+                    "UPDATE jobs SET deleted_at = now() - make_interval(days => :d) WHERE id = :id"
+                ),
+                {"d": days + 1, "id": doomed},
+            )
+    response = await client.post("/api/v1/admin/purge", headers=root)
+    assert response.status_code == 200, response.text
+    assert response.json()["purged"]["jobs"] == 1
+    await drain_background()
+    blobs = _blobs(app, tenant.id)
+    assert len(blobs) == 1
+    assert f"/jobs/{kept}/" in blobs[0]
+    with system_scope("tests"):
+        async with app.state.db.transaction() as session:
+            rows = (await session.execute(text("SELECT job_id FROM job_artifacts"))).scalars()
+            assert [str(row) for row in rows] == [kept]
+    usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
+    assert usage["storage_bytes"] == 1000
