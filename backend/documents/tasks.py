@@ -9,12 +9,6 @@ from typing import Any
 
 from backend.documents.intelligence.extract import (
     OcrMode,
-    docx_text,
-    image_frames,
-    ocr_frame,
-    pdf_pages,
-    plain_text,
-    tesseract_available,
 )
 from backend.documents.intelligence.fields import extract_fields as read_fields
 from backend.documents.intelligence.ocr import OcrFailed, OcrUnavailable
@@ -25,18 +19,6 @@ from backend.jobs.context import JobContext
 from backend.jobs.service import job_service
 from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.errors import NotFound
-
-# The readers other domains use for files outside a document (marking).
-__all__ = [
-    "docx_text",
-    "extract_fields",
-    "extract_text",
-    "image_frames",
-    "ocr_frame",
-    "pdf_pages",
-    "plain_text",
-    "tesseract_available",
-]
 
 EXTRACT_TEXT_SCHEMA: dict[str, Any] = {
     "type": "object",

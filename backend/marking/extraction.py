@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from backend.documents.content import DOCX, JPEG, PDF, PNG, TIFF
-from backend.documents.tasks import (
+from backend.documents.intelligence.extract import (
     docx_text,
     image_frames,
     ocr_frame,

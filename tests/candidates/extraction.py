@@ -9,8 +9,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from backend.documents.intelligence.extract import docx_text, ocr_frame, pdf_pages, plain_text
 from backend.documents.intelligence.pages import sniff_kind
-from backend.documents.tasks import docx_text, ocr_frame, pdf_pages, plain_text
 
 
 @cache
