@@ -127,7 +127,7 @@ PLUGINS: tuple[Plugin, ...] = (
         "jobs",
         routers=(jobs_router, batches_router),
         usage_providers={
-            "running_jobs": tenants.UsageQuery(job_service.running_jobs),
+            "running_jobs": job_service.running_jobs,
             "storage_bytes": job_service.artifact_bytes,
         },
         stats_providers={"jobs": job_service.count_by_status},
@@ -146,7 +146,7 @@ PLUGINS: tuple[Plugin, ...] = (
         routers=(documents_router,),
         job_types=(document_tasks.extract_text, document_tasks.extract_fields),
         references={"document": document_service.is_live},
-        usage_providers={"storage_bytes": tenants.UsageQuery(document_service.storage_usage)},
+        usage_providers={"storage_bytes": document_service.storage_usage},
         stats_providers={
             "documents": document_purge.count_documents,
             "storage_bytes": document_purge.storage_bytes_total,

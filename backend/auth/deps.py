@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from backend.auth.authenticate import authenticate_credential
 from backend.auth.cache import get_cache
 from backend.auth.principal import Principal
 from backend.kit.db import scope, tenant_scope
-from backend.kit.deps import DbSession
+from backend.kit.deps import DbSession, database_of
 from backend.kit.errors import PermissionDenied, Unauthenticated
 from backend.kit.ratelimit import get_backend
 from backend.kit.request_context import annotate_log
@@ -105,11 +106,23 @@ async def get_principal(
     _api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """The authenticated caller, else 401."""
+    return _authorised(resolved, ())
+
+
+def _authorised(resolved: Resolution, permissions: tuple[str, ...]) -> Principal:
+    """The caller holding every one of `permissions`: else 401, or 403."""
     if resolved.error is not None:
         raise resolved.error
     if resolved.principal is None:
         raise Unauthenticated()
-    return resolved.principal
+    return _holding(resolved.principal, permissions)
+
+
+def _holding(principal: Principal, permissions: tuple[str, ...]) -> Principal:
+    missing = [permission for permission in permissions if not principal.has(permission)]
+    if missing:
+        raise PermissionDenied(f"Missing permission: {', '.join(missing)}")
+    return principal
 
 
 def _remember(connection: HTTPConnection, principal: Principal) -> None:
@@ -128,12 +141,38 @@ def require(*permissions: str) -> Any:
     """`Annotated[Principal, require("documents:read")]`: 403 unless held."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        missing = [permission for permission in permissions if not principal.has(permission)]
-        if missing:
-            raise PermissionDenied(f"Missing permission: {', '.join(missing)}")
-        return principal
+        return _holding(principal, permissions)
 
     return Depends(check)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedRead:
+    """What a hot read needs, from one dependency: the caller, holding the
+    route's permissions, and a Core connection whose transaction runs in the
+    caller's tenant scope (`Database.read`: no ORM session)."""
+
+    principal: Principal
+    connection: AsyncConnection
+
+
+def scoped_read(*permissions: str) -> Any:
+    """`Annotated[ScopedRead, scoped_read("users:read")]`: 401 without
+    credentials, 403 unless every permission is held, else the caller and a
+    tenant-scoped connection, committed before the response is sent."""
+
+    async def open_read(
+        resolved: Resolved,
+        request: HTTPConnection,
+        # Declared for OpenAPI (the Authorize button); the values come from `resolved`.
+        _bearer: Annotated[str | None, Depends(oauth2_scheme)],
+        _api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> AsyncIterator[ScopedRead]:
+        principal = _authorised(resolved, permissions)
+        async with database_of(request).read() as connection:
+            yield ScopedRead(principal, connection)
+
+    return Depends(open_read, scope="function")
 
 
 async def get_superadmin(

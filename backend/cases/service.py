@@ -239,7 +239,8 @@ class CaseService:
     ) -> PageResult[Any]:
         """The case's documents as `documents.service` lists them (mappings)."""
         await self.get(session, case_id)
-        return await document_service.list_documents(session, query, case_id=case_id)
+        connection = await session.connection()
+        return await document_service.list_documents(connection, query, case_id=case_id)
 
     async def timeline(
         self, session: AsyncSession, case_id: UUID, query: ListQuery, *, with_documents: bool

@@ -62,17 +62,18 @@ class CrawlRepository(Repository[Crawl]):
         result = await self.session.execute(delete(Crawl).where(condition).returning(Crawl.id))
         return len(result.all()), keys
 
-    async def storage_bytes(self, tenant_id: UUID) -> int:
-        """Stored Markdown of pages plus export files, of live and deleted
-        crawls alike (their bytes stay until purged)."""
+    @staticmethod
+    def storage_bytes_of(tenant_id: Any) -> Any:
+        """Stored Markdown of pages plus export files of the tenant `tenant_id`
+        (an expression), of live and deleted crawls alike (their bytes stay
+        until purged), as a scalar expression."""
         pages = select(func.coalesce(func.sum(func.octet_length(CrawlPage.markdown)), 0)).where(
             CrawlPage.tenant_id == tenant_id
         )
         files = select(func.coalesce(func.sum(CrawlExport.size), 0)).where(
             CrawlExport.tenant_id == tenant_id
         )
-        total = await self.session.scalar(select(pages.scalar_subquery() + files.scalar_subquery()))
-        return int(total or 0)
+        return pages.scalar_subquery() + files.scalar_subquery()
 
 
 class CrawlPageRepository(Repository[CrawlPage]):

@@ -475,8 +475,9 @@ class CrawlService:
             delete_after_commit(session, storage, key)
         return purged
 
-    async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
-        return await CrawlRepository(session).storage_bytes(tenant_id)
+    def storage_usage(self, tenant_id: Any) -> Any:
+        """Usage `storage_bytes` share, as SQL over the tenant `tenant_id`."""
+        return CrawlRepository.storage_bytes_of(tenant_id)
 
     # ------------------------------------------------- the job's side of things
     async def begin_run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,14 +12,14 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    literal,
     literal_column,
     or_,
     select,
+    type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import undefer
 
 from backend.documents.models import Document, DocumentPage
@@ -61,15 +60,15 @@ LISTED: tuple[Any, ...] = (
 _CONFIGS = {"german": "german", "english": "english", "simple": "simple"}
 
 
-def _tsquery(config: str, q: str) -> Any:
+def _tsquery(config: str, q: Any) -> Any:
     return func.websearch_to_tsquery(
-        literal_column(f"'{_CONFIGS[config]}'::regconfig"), literal(q, String)
+        literal_column(f"'{_CONFIGS[config]}'::regconfig"), type_coerce(q, String)
     )
 
 
-def search_condition(q: str) -> Any:
-    """`q` (web-search syntax) matched in the document's own language:
-    German stems for German documents."""
+def search_condition(q: Any) -> Any:
+    """`q` (web-search syntax; a value or a `bindparam`) matched in the
+    document's own language: German stems for German documents."""
     vector = Document.search_vector
     return or_(
         and_(Document.language == "de", vector.op("@@")(_tsquery("german", q))),
@@ -94,64 +93,67 @@ class DocumentRepository(Repository[Document]):
     model = Document
     resource_name = "Document"
 
+    @staticmethod
     def listed_rows(
-        self,
-        tenant_id: UUID,
+        tenant_id: Any,
         *,
         include_deleted: bool = False,
         status: Any = None,
-        case_id: UUID | None = None,
-        mime_type: str | None = None,
-        tag: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        document_type: str | None = None,
-        language: str | None = None,
-        supplier: tuple[str, str] | None = None,
-        metadata: dict[str, str] | None = None,
-        q: str | None = None,
+        case_id: Any = None,
+        mime_type: Any = None,
+        tags: Any = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        document_type: Any = None,
+        language: Any = None,
+        supplier_pattern: Any = None,
+        supplier_vat_id: Any = None,
+        metadata: Any = None,
+        q: Any = None,
     ) -> Select[Any]:
-        """The `LISTED` columns of the tenant's documents, for `paginate_rows`,
-        narrowed by each filter given."""
+        """The `LISTED` columns of the tenant's documents, narrowed by each
+        filter given (values or `bindparam`s): `tags` a list the document's
+        tags contain, `supplier_pattern` a LIKE pattern of the lower-cased
+        supplier name or `supplier_vat_id` its VAT id, `metadata` an object
+        the user metadata contains, `q` a web-search query."""
         stmt = select(*LISTED).where(Document.tenant_id == tenant_id)
         if not include_deleted:
             stmt = stmt.where(Document.deleted_at.is_(None))
-        if status is not None:
-            stmt = stmt.where(Document.status == status)
-        if case_id is not None:
-            stmt = stmt.where(Document.case_id == case_id)
-        if mime_type is not None:
-            stmt = stmt.where(Document.mime_type == mime_type)
-        if tag is not None:
-            stmt = stmt.where(Document.tags.contains([tag]))
+        for column, value in (
+            (Document.status, status),
+            (Document.case_id, case_id),
+            (Document.mime_type, mime_type),
+            (Document.document_type, document_type),
+            (Document.language, language),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if tags is not None:
+            stmt = stmt.where(Document.tags.contains(tags))
         if created_after is not None:
             stmt = stmt.where(Document.created_at >= created_after)
         if created_before is not None:
             stmt = stmt.where(Document.created_at < created_before)
-        if document_type is not None:
-            stmt = stmt.where(Document.document_type == document_type)
-        if language is not None:
-            stmt = stmt.where(Document.language == language)
-        if supplier is not None:
-            # A case-insensitive substring of the supplier's name, or its VAT id.
-            pattern, vat_id = supplier
+        if supplier_pattern is not None:
             name = func.lower(Document.extracted_data["supplier_name"].astext)
             stmt = stmt.where(
                 or_(
-                    name.like(pattern, escape="\\"),
-                    Document.extracted_data["supplier_vat_id"].astext == vat_id,
+                    name.like(supplier_pattern, escape="\\"),
+                    Document.extracted_data["supplier_vat_id"].astext == supplier_vat_id,
                 )
             )
         if metadata is not None:
-            stmt = stmt.where(Document.metadata_.op("@>")(literal(metadata, JSONB)))
+            stmt = stmt.where(Document.metadata_.contains(metadata))
         if q is not None:
             stmt = stmt.where(search_condition(q))
         return stmt
 
-    async def paginate_ranked(self, stmt: Select[Any], q: str, query: ListQuery) -> PageResult[Any]:
+    @staticmethod
+    async def page_ranked(
+        connection: AsyncConnection, stmt: Select[Any], q: str, query: ListQuery
+    ) -> PageResult[Any]:
         """Offset pages of a `listed_rows` statement searching `q`, ordered by
         full-text relevance, then newest first."""
-        connection = await self.session.connection()
         count = select(func.count()).select_from(stmt.order_by(None).subquery())
         total = (await connection.execute(count)).scalar()
         rank = search_rank(q)
@@ -202,10 +204,6 @@ class DocumentRepository(Repository[Document]):
             .where(Document.tenant_id == tenant_id)
             .scalar_subquery()
         )
-
-    async def storage_bytes(self, tenant_id: UUID) -> int:
-        """Bytes held for a tenant: every document not yet purged."""
-        return int(await self.session.scalar(select(self.storage_bytes_of(tenant_id))) or 0)
 
     async def lock_tenant_storage(self, tenant_id: UUID) -> None:
         """Serialise quota checks of one tenant until the transaction ends."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import Field
 
-from backend.auth.deps import require
+from backend.auth.deps import ScopedRead, require, scoped_read
 from backend.auth.principal import Principal
 from backend.documents.intelligence.render import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
 from backend.documents.models import Document, DocumentPage, DocumentStatus, DocumentType
@@ -188,18 +188,17 @@ class DocumentListParams(ListParams):
 
 @router.get("", response_model=Page[DocumentOut] | CursorPage[DocumentOut])
 async def list_documents(
-    principal: Annotated[Principal, require(Permission.DOCUMENTS_READ)],
-    session: DbSession,
+    read: Annotated[ScopedRead, scoped_read(Permission.DOCUMENTS_READ)],
     request: Request,
     params: Annotated[DocumentListParams, Query()],
 ) -> Response:
     """Filters also take `metadata.<key>=<value>` (string equality of the
     user metadata's key; several are ANDed)."""
     if params.include_deleted:
-        deny_include_deleted(principal.permissions, Permission.DOCUMENTS_DELETE)
+        deny_include_deleted(read.principal.permissions, Permission.DOCUMENTS_DELETE)
     filters = params.model_dump(include=_FILTERS, exclude_none=True)
     result = await document_service.list_documents(
-        session,
+        read.connection,
         params.list_query(),
         rank="sort" not in params.model_fields_set,
         include_deleted=params.include_deleted,

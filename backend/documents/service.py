@@ -17,7 +17,7 @@ import hashlib
 import json
 import tempfile
 from collections import OrderedDict
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import anyio
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.documents.content import InspectedStream, sanitise_filename
@@ -57,6 +58,7 @@ from backend.kit.errors import (
 )
 from backend.kit.events import emit
 from backend.kit.http import Blob, check_if_match
+from backend.kit.listing import HotList
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult, make_list_query
 from backend.kit.references import is_live
@@ -444,29 +446,31 @@ class DocumentService:
 
     async def list_documents(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         query: ListQuery,
         *,
         rank: bool = False,
+        include_deleted: bool = False,
+        tag: str | None = None,
+        supplier: str | None = None,
+        metadata: dict[str, str] | None = None,
         **filters: Any,
     ) -> PageResult[Any]:
         """A page of `LISTED` columns as mappings. A hot read: plain rows, the
-        statement compiled once per combination of filters and page shape by
-        SQLAlchemy's cache. `rank`: offset pages searching `q` are ordered by
-        relevance."""
-        repository = DocumentRepository(session)
-        supplier = filters.pop("supplier", None)
+        statement built once per shape (`HotList`). `rank`: offset pages
+        searching `q` are ordered by relevance (a statement of their own)."""
+        values = {**filters, "tenant_id": _tenant(), "metadata": metadata or None}
+        if tag is not None:
+            values["tags"] = [tag]
         if supplier is not None:
-            escaped = str(supplier).lower().replace("\\", "\\\\").replace("%", "\\%")
-            pattern = "%" + escaped.replace("_", "\\_") + "%"
-            filters["supplier"] = (pattern, "".join(str(supplier).split()).upper())
-        if not filters.get("metadata"):
-            filters.pop("metadata", None)
-        stmt = repository.listed_rows(_tenant(), **filters)
-        q = filters.get("q")
+            escaped = supplier.lower().replace("\\", "\\\\").replace("%", "\\%")
+            values["supplier_pattern"] = "%" + escaped.replace("_", "\\_") + "%"
+            values["supplier_vat_id"] = "".join(supplier.split()).upper()
+        q = values.get("q")
         if rank and q is not None and not query.keyset:
-            return await repository.paginate_ranked(stmt, q, query)
-        return await repository.paginate_rows(stmt, query)
+            stmt = DocumentRepository.listed_rows(include_deleted=include_deleted, **values)
+            return await DocumentRepository.page_ranked(connection, stmt, q, query)
+        return await _DOCUMENT_LIST.page(connection, query, values, include_deleted)
 
     async def search(
         self, session: AsyncSession, body: SearchRequest, *, include_deleted: bool = False
@@ -486,7 +490,7 @@ class DocumentService:
             compile_filter(body.filter)
         )
         if body.q and body.sort is None and not query.keyset:
-            return await repository.paginate_ranked(stmt, body.q, query)
+            return await repository.page_ranked(await session.connection(), stmt, body.q, query)
         return await repository.paginate_rows(stmt, query)
 
     # ------------------------------------------------------------------ change
@@ -594,7 +598,7 @@ class DocumentService:
 
     def storage_usage(self, tenant_id: Any) -> Any:
         """Bytes the tenant whose id is the expression `tenant_id` holds in
-        documents, as a scalar subquery (a `UsageQuery`)."""
+        documents, as a scalar subquery."""
         return DocumentRepository.storage_bytes_of(tenant_id)
 
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
@@ -842,6 +846,15 @@ async def _download(storage: Storage, key: str, path: Path) -> None:
 
 async def _to_thread(function: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(function, *args)
+
+
+def _document_list(binds: Mapping[str, Any], include_deleted: Hashable) -> Select[Any]:
+    """A document list's statement for one shape (filters given, deleted
+    rows included or not)."""
+    return DocumentRepository.listed_rows(include_deleted=bool(include_deleted), **binds)
+
+
+_DOCUMENT_LIST = HotList(Document, _document_list)
 
 
 def _tenant() -> UUID:

@@ -46,11 +46,15 @@ class JobRepository(Repository[Job]):
             found.setdefault(artifact.job_id, []).append(artifact)
         return found
 
-    async def artifact_bytes(self, tenant_id: UUID) -> int:
-        stmt = select(func.coalesce(func.sum(JobArtifact.size), 0)).where(
-            JobArtifact.tenant_id == tenant_id
+    @staticmethod
+    def artifact_bytes_of(tenant_id: Any) -> Any:
+        """Bytes of the job artifacts of the tenant `tenant_id` (an
+        expression), as a scalar subquery."""
+        return (
+            select(func.coalesce(func.sum(JobArtifact.size), 0))
+            .where(JobArtifact.tenant_id == tenant_id)
+            .scalar_subquery()
         )
-        return int(await self.session.scalar(stmt) or 0)
 
     async def purge(self, cutoff: datetime, tenant_ids: list[UUID]) -> tuple[int, list[str]]:
         """Hard-delete jobs soft-deleted before `cutoff` and every job of the

@@ -302,13 +302,14 @@ class JobService:
         tenant in a system scope (admin stats)."""
         return (await self._counts(session))[0]
 
-    async def artifact_bytes(self, session: AsyncSession, tenant_id: UUID) -> int:
-        """Usage `storage_bytes` share: the tenant's job artifacts."""
-        return await JobRepository(session).artifact_bytes(tenant_id)
+    def artifact_bytes(self, tenant_id: Any) -> Any:
+        """Usage `storage_bytes` share: the job artifacts of the tenant
+        `tenant_id` (an expression), as a scalar subquery."""
+        return JobRepository.artifact_bytes_of(tenant_id)
 
     def running_jobs(self, tenant_id: Any) -> Any:
         """The tenant's usage `running_jobs`, as a scalar subquery over the
-        tenant whose id is the expression `tenant_id` (a `UsageQuery`)."""
+        tenant whose id is the expression `tenant_id`."""
         return JobRepository.running_count(tenant_id)
 
     async def _counts(

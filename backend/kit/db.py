@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -29,9 +30,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from backend.kit.scope import (
+    SET_SCOPE,
     current_system_scope,
     current_tenant_id,
     scope,
+    scope_params,
+    scope_statement,
     system_scope,
     tenant_scope,
 )
@@ -192,6 +196,27 @@ class Database:
                 session.info.pop("after_commit", None)
                 raise
         await run_after_commit(session)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A unit of work for hot reads: a Core connection, no ORM session.
+
+        Its transaction runs in the scope in force, like a session's: begun
+        by the checkout's ping in that scope (`ScopedAsyncpgConnection`), or
+        given it here when the ping did not. It commits at the end; any
+        error rolls it back (the pool resets the connection).
+        """
+        async with self.engine.connect() as connection:
+            params = scope_params()
+            fairy = await connection.get_raw_connection()
+            adapter = fairy.dbapi_connection
+            if not (
+                isinstance(adapter, ScopedAsyncpgConnection)
+                and adapter.begun_scope == scope_statement(params)
+            ):
+                await connection.execute(SET_SCOPE, params)
+            yield connection
+            await connection.commit()
 
     async def ping(self) -> None:
         """One retry when the first attempt met a connection that had died

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, inspect, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from backend.kit.db import current_system_scope, current_tenant_id
 from backend.kit.errors import NotFound
+from backend.kit.listing import after_row, keyset_page, sort_order
 from backend.kit.models import Base, SoftDeletable, TenantOwned
-from backend.kit.pagination import ListQuery, PageResult, encode_cursor
+from backend.kit.pagination import ListQuery, PageResult
 
 M = TypeVar("M", bound=Base)
 
@@ -111,29 +111,8 @@ class Repository(Generic[M]):
         row.deleted_by = None
         await self.session.flush()
 
-    def _sort_column(self, field: str) -> InstrumentedAttribute[Any]:
-        column: InstrumentedAttribute[Any] = getattr(self.model, field)
-        return column
-
-    def _order(self, query: ListQuery) -> list[Any]:
-        column = self._sort_column(query.sort.field)
-        id_column = self.model.id
-        if query.sort.descending:
-            # `DESC NULLS LAST` cannot walk a plain index backwards; a NOT NULL
-            # column needs no NULLS clause, so its tenant-leading index serves.
-            descending = column.desc()
-            return [
-                descending.nulls_last() if self._nullable(query) else descending,
-                id_column.desc(),
-            ]
-        return [column.asc().nulls_last(), id_column.asc()]
-
-    def _nullable(self, query: ListQuery) -> bool:
-        return bool(inspect(self.model).columns[query.sort.field].nullable)
-
     async def paginate(self, stmt: Select[Any], query: ListQuery) -> PageResult[M]:
-        column = self._sort_column(query.sort.field)
-        order = self._order(query)
+        order = sort_order(self.model, query.sort)
         if not query.keyset:
             total = await self.session.scalar(
                 select(func.count()).select_from(stmt.order_by(None).subquery())
@@ -145,26 +124,18 @@ class Repository(Generic[M]):
             return PageResult(items=list(result.scalars()), query=query, total=total or 0)
 
         if query.after is not None:
-            after = self._after(column, query.after, query.sort.descending, self._nullable(query))
-            stmt = stmt.where(after)
+            stmt = stmt.where(after_row(self.model, query.sort, *query.after))
         result = await self.session.execute(stmt.order_by(*order).limit(query.page_size + 1))
-        rows = list(result.scalars())
-        next_cursor = None
-        if len(rows) > query.page_size:
-            rows = rows[: query.page_size]
-            last = rows[-1]
-            next_cursor = encode_cursor(query.sort, getattr(last, query.sort.field), last.id)
-        return PageResult(items=rows, query=query, next_cursor=next_cursor)
+        return keyset_page(list(result.scalars()), query, getattr)
 
     async def paginate_rows(self, stmt: Select[Any], query: ListQuery) -> PageResult[RowMapping]:
-        """`paginate` for hot lists: a statement of columns (no ORM objects),
-        read on the session's connection. Values go into the statement as
-        they are (SQLAlchemy binds them), so its compiled form comes from
-        SQLAlchemy's compiled-statement cache, keyed by the statement's own
-        structure: any filter added changes the key by itself. The columns
-        must include `id` and the sort field under their names."""
+        """`paginate` for lists whose statement is built per request (an
+        arbitrary search filter): a statement of columns (no ORM objects),
+        read on the session's connection. Lists of a few fixed filters use a
+        `HotList` instead, built once per shape. The columns must include
+        `id` and the sort field under their names."""
         connection = await self.session.connection()
-        order = self._order(query)
+        order = sort_order(self.model, query.sort)
         if not query.keyset:
             count = select(func.count()).select_from(stmt.order_by(None).subquery())
             total = (await connection.execute(count)).scalar()
@@ -172,34 +143,6 @@ class Repository(Generic[M]):
             rows = list((await connection.execute(page.limit(query.page_size))).mappings())
             return PageResult(items=rows, query=query, total=total or 0)
         if query.after is not None:
-            column = self._sort_column(query.sort.field)
-            stmt = stmt.where(
-                self._after(column, query.after, query.sort.descending, self._nullable(query))
-            )
+            stmt = stmt.where(after_row(self.model, query.sort, *query.after))
         page = stmt.order_by(*order).limit(query.page_size + 1)
-        rows = list((await connection.execute(page)).mappings())
-        next_cursor = None
-        if len(rows) > query.page_size:
-            rows = rows[: query.page_size]
-            last = rows[-1]
-            next_cursor = encode_cursor(query.sort, last[query.sort.field], last["id"])
-        return PageResult(items=rows, query=query, next_cursor=next_cursor)
-
-    def _after(
-        self,
-        column: InstrumentedAttribute[Any],
-        after: tuple[Any, Any],
-        descending: bool,
-        nullable: bool,
-    ) -> Any:
-        """Rows strictly after the cursor in `(column NULLS LAST, id)` order."""
-        value, row_id = after
-        id_column = self.model.id
-        id_after = id_column < row_id if descending else id_column > row_id
-        if value is None:
-            return and_(column.is_(None), id_after)
-        value_after = column < value if descending else column > value
-        clauses = [value_after, and_(column == value, id_after)]
-        if nullable:
-            clauses.append(column.is_(None))
-        return or_(*clauses)
+        return keyset_page(list((await connection.execute(page)).mappings()), query)

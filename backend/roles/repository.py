@@ -44,7 +44,8 @@ class RoleRepository(Repository[Role]):
     model = Role
     resource_name = "Role"
 
-    def role_names_column(self) -> Any:
+    @staticmethod
+    def role_names_column() -> Any:
         """The role names of the enclosing query's `User` (sorted; `{}` when
         none), as a correlated subquery: a user list reads them in the same
         statement as the users instead of a second query."""
@@ -142,7 +143,8 @@ class RoleRepository(Repository[Role]):
             )
         )
 
-    def holders_of_name(self, tenant_id: Any, name: Any) -> Select[Any]:
+    @staticmethod
+    def holders_of_name(tenant_id: Any, name: Any) -> Select[Any]:
         """Ids of users holding a live role of this name (for list filters);
         the arguments may be values or `bindparam`s."""
         return (

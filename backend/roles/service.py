@@ -96,14 +96,14 @@ class RoleService:
     ) -> dict[UUID, list[str]]:
         return await RoleRepository(session).role_names_of(tenant_id, user_ids)
 
-    def role_names_column(self, session: AsyncSession) -> Any:
+    def role_names_column(self) -> Any:
         """A user list's role names, in the same statement as the users."""
-        return RoleRepository(session).role_names_column()
+        return RoleRepository.role_names_column()
 
-    def holders_of_name(self, session: AsyncSession, tenant_id: Any, name: Any) -> Select[Any]:
+    def holders_of_name(self, tenant_id: Any, name: Any) -> Select[Any]:
         """A subquery of the ids of users holding the role `name` (values or
         `bindparam`s)."""
-        return RoleRepository(session).holders_of_name(tenant_id, name)
+        return RoleRepository.holders_of_name(tenant_id, name)
 
     async def lock_owner_role(self, session: AsyncSession, tenant_id: UUID) -> Role | None:
         """The tenant's `owner` role, row-locked: changes that could remove the

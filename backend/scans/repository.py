@@ -100,10 +100,15 @@ class SegmentFileRepository(Repository[SegmentFile]):
         found: SegmentFile | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
-    async def total_size(self) -> int:
-        """Bytes of the current tenant's segment files (all tenants' in a system scope)."""
-        stmt = self._tenant_filter(select(func.coalesce(func.sum(SegmentFile.size), 0)))
-        return int(await self.session.scalar(stmt) or 0)
+    @staticmethod
+    def storage_bytes_of(tenant_id: Any) -> Any:
+        """Bytes of the segment files of the tenant `tenant_id` (an
+        expression), as a scalar subquery."""
+        return (
+            select(func.coalesce(func.sum(SegmentFile.size), 0))
+            .where(SegmentFile.tenant_id == tenant_id)
+            .scalar_subquery()
+        )
 
     async def size_by_tenant(self) -> dict[UUID, int]:
         sizes: Any = select(SegmentFile.tenant_id, func.sum(SegmentFile.size))

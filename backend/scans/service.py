@@ -287,9 +287,10 @@ class ScanService:
         )
 
     # ------------------------------------------------------ storage and purge
-    async def storage_usage(self, session: AsyncSession, tenant_id: UUID) -> int:
-        """Bytes of the tenant's segment files (in its scope)."""
-        return await SegmentFileRepository(session).total_size()
+    def storage_usage(self, tenant_id: Any) -> Any:
+        """Usage `storage_bytes` share: the segment files of the tenant
+        `tenant_id` (an expression), as a scalar subquery."""
+        return SegmentFileRepository.storage_bytes_of(tenant_id)
 
     async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
         """Admin purge: purged tenants' segment files go (blobs after commit);

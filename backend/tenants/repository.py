@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from backend.kit.repository import Repository
 from backend.tenants.models import Tenant
@@ -14,6 +15,13 @@ from backend.tenants.models import Tenant
 class TenantRepository(Repository[Tenant]):
     model = Tenant
     resource_name = "Tenant"
+
+    @staticmethod
+    def live_columns(tenant_id: Any) -> Select[Any]:
+        """The columns of the live tenant `tenant_id` (a value or a `bindparam`)."""
+        return select(*Tenant.__table__.columns).where(
+            Tenant.id == tenant_id, Tenant.deleted_at.is_(None)
+        )
 
     async def slug_taken(self, slug: str) -> bool:
         stmt = select(Tenant.id).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))

@@ -4,22 +4,25 @@ its settings, its plan limits and its usage.
 Usage numbers belong to other domains (documents count storage, jobs count
 running jobs). They plug in with `register_usage_provider` so that tenants
 imports none of them; a number nobody provides is 0, and a number several
-domains provide (storage) is their sum. A provider given as a `UsageQuery`
-(a scalar subquery) is read in the same statement as the tenant itself, so
-`GET /tenant` is one query however many domains count.
+domains provide (storage) is their sum. A provider is a scalar subquery,
+read in the same statement as the tenant itself, so `GET /tenant` is one
+query however many domains count.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.audit.service import Actor, audit_service
 from backend.kit.db import current_system_scope
@@ -36,31 +39,34 @@ from backend.users.service import user_service
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
 
-UsageReader = Callable[[AsyncSession, UUID], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class UsageQuery:
-    """A usage number as SQL: `column(tenant_id)` is a scalar subquery (an
-    int) over the tenant whose id is the expression `tenant_id`; it is read
-    in the tenant's own statement, in the tenant's scope."""
-
-    column: Callable[[Any], Any]
-
-
-UsageProvider = UsageReader | UsageQuery
+# A usage number as SQL: `provider(tenant_id)` is a scalar subquery (an int)
+# over the tenant whose id is the expression `tenant_id`. Every provider is
+# read in the tenant's own statement, in the tenant's scope: `GET /tenant`
+# and each quota check cost one statement, however many domains count.
+UsageProvider = Callable[[Any], Any]
 
 # The usage numbers `GET /tenant` shows; other domains provide them.
 USAGE_NAMES = ("storage_bytes", "running_jobs")
 _usage_providers: dict[str, list[UsageProvider]] = {}
 
 
+@functools.lru_cache(maxsize=8)
+def _tenant_with_usage(providers: tuple[tuple[str, UsageProvider], ...]) -> Select[Any]:
+    """The statement of `get_with_usage` for these providers: the tenant's
+    columns, then `usage_<n>` per provider."""
+    return TenantRepository.live_columns(bindparam("tenant_id")).add_columns(
+        *(
+            provider(Tenant.id).label(f"usage_{index}")
+            for index, (_, provider) in enumerate(providers)
+        )
+    )
+
+
 def register_usage_provider(name: str, provider: UsageProvider) -> None:
     """`provider` supplies (a part of) usage `name` (one of `USAGE_NAMES`),
-    e.g. the documents domain registers `storage_bytes`: a `UsageQuery`, or
-    `provider(session, tenant_id) -> int`, which runs in the caller's
-    transaction, in the tenant's scope, as a statement of its own. Several
-    providers of one name add up; registering the same one again is a no-op."""
+    e.g. the documents domain registers `storage_bytes` as the sum of its
+    documents' sizes. Several providers of one name add up; registering the
+    same one again is a no-op."""
     if name not in USAGE_NAMES:
         raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
     providers = _usage_providers.setdefault(name, [])
@@ -136,37 +142,25 @@ class TenantService:
     async def usage_of(self, session: AsyncSession, tenant_id: UUID, name: str) -> int:
         """One usage number (all its providers added up): `storage_bytes`
         counts documents, open uploads' declared sizes and job artifacts."""
-        return (await self.get_with_usage(session, tenant_id))[1][name]
+        connection = await session.connection()
+        return (await self.get_with_usage(connection, tenant_id))[1][name]
 
     async def get_with_usage(
-        self, session: AsyncSession, tenant_id: UUID
-    ) -> tuple[Tenant, dict[str, int]]:
-        """The tenant and its usage numbers: one statement for the tenant and
-        every `UsageQuery`, one more per provider that is not one."""
-        queries = [
-            (name, provider)
-            for name, providers in _usage_providers.items()
-            for provider in providers
-            if isinstance(provider, UsageQuery)
-        ]
-        stmt = TenantRepository(session).select().where(Tenant.id == tenant_id)
-        stmt = stmt.add_columns(
-            *(
-                query.column(Tenant.id).label(f"usage_{index}")
-                for index, (_, query) in enumerate(queries)
-            )
+        self, connection: AsyncConnection, tenant_id: UUID
+    ) -> tuple[RowMapping, dict[str, int]]:
+        """The live tenant's columns and its usage numbers, in one statement
+        (built once for the providers registered)."""
+        providers = tuple(
+            (name, provider) for name, found in _usage_providers.items() for provider in found
         )
-        row = (await session.execute(stmt)).one_or_none()
+        stmt = _tenant_with_usage(providers)
+        row = (await connection.execute(stmt, {"tenant_id": tenant_id})).mappings().one_or_none()
         if row is None:
             raise NotFound("Tenant not found")
         usage = dict.fromkeys(USAGE_NAMES, 0)
-        for index, (name, _) in enumerate(queries):
-            usage[name] += int(row[index + 1] or 0)
-        for name, providers in _usage_providers.items():
-            for provider in providers:
-                if not isinstance(provider, UsageQuery):
-                    usage[name] += int(await provider(session, tenant_id))
-        return row[0], usage
+        for index, (name, _) in enumerate(providers):
+            usage[name] += int(row[f"usage_{index}"] or 0)
+        return row, usage
 
     async def update_tenant(
         self,

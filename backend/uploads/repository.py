@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, func, select
@@ -30,13 +31,22 @@ class UploadRepository(Repository[Upload]):
         )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def open_counts(self, tenant_id: UUID) -> tuple[int, int]:
-        """Open uploads of the tenant and the bytes they declared."""
-        stmt = select(func.count(), func.coalesce(func.sum(Upload.size), 0)).where(
+    async def open_count(self, tenant_id: UUID) -> int:
+        """Open uploads of the tenant."""
+        stmt = select(func.count()).where(
             Upload.tenant_id == tenant_id, Upload.status == UploadStatus.PENDING
         )
-        count, size = (await self.session.execute(stmt)).one()
-        return int(count), int(size)
+        return int(await self.session.scalar(stmt) or 0)
+
+    @staticmethod
+    def reserved_bytes_of(tenant_id: Any) -> Any:
+        """The bytes the open uploads of the tenant `tenant_id` (an expression)
+        declared, as a scalar subquery."""
+        return (
+            select(func.coalesce(func.sum(Upload.size), 0))
+            .where(Upload.tenant_id == tenant_id, Upload.status == UploadStatus.PENDING)
+            .scalar_subquery()
+        )
 
     async def of_tenants(self, tenant_ids: list[UUID]) -> list[Upload]:
         stmt = self.select().where(Upload.tenant_id.in_(tenant_ids))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,7 +89,7 @@ class UploadService:
         assert tenant_id is not None
         if data.size > settings.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes")
-        open_uploads, _ = await UploadRepository(session).open_counts(tenant_id)
+        open_uploads = await UploadRepository(session).open_count(tenant_id)
         if open_uploads >= settings.max_open_uploads:
             raise TooManyOpenUploads(
                 f"At most {settings.max_open_uploads} open uploads: complete or abort one first"
@@ -308,9 +309,10 @@ class UploadService:
             claimed_type=upload.content_type,
         )
 
-    async def reserved_bytes(self, session: AsyncSession, tenant_id: UUID) -> int:
-        """Usage `storage_bytes` share: what open uploads declared."""
-        return (await UploadRepository(session).open_counts(tenant_id))[1]
+    def reserved_bytes(self, tenant_id: Any) -> Any:
+        """Usage `storage_bytes` share: what open uploads declared, as SQL
+        over the tenant `tenant_id`."""
+        return UploadRepository.reserved_bytes_of(tenant_id)
 
     async def abort(
         self, session: AsyncSession, settings: Settings, actor: Actor, upload_id: UUID

@@ -31,8 +31,8 @@ class UserRepository(Repository[User]):
         user: User | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return user
 
+    @staticmethod
     def listed(
-        self,
         role_names: Any,
         tenant_id: UUID,
         *,
@@ -41,8 +41,8 @@ class UserRepository(Repository[User]):
         email_pattern: str | None = None,
         holders: Select[Any] | None = None,
     ) -> Select[Any]:
-        """The columns of a user list, for `paginate_rows`, with role names
-        (`role_names`) in the same statement and each filter given."""
+        """The columns of a user list, with role names (`role_names`) in the
+        same statement and each filter given (values or `bindparam`s)."""
         stmt = select(
             User.id,
             User.email,

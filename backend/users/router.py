@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
-from backend.auth.deps import require
+from backend.auth.deps import ScopedRead, require, scoped_read
 from backend.auth.principal import Principal
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import PermissionDenied
@@ -48,13 +48,14 @@ class UserListParams(ListParams):
     "`include_deleted=true` needs `users:manage`.",
 )
 async def list_users(
-    principal: Reader, session: DbSession, params: Annotated[UserListParams, Query()]
+    read: Annotated[ScopedRead, scoped_read(Permission.USERS_READ)],
+    params: Annotated[UserListParams, Query()],
 ) -> Response:
-    if params.include_deleted and not principal.has(Permission.USERS_MANAGE):
+    if params.include_deleted and not read.principal.has(Permission.USERS_MANAGE):
         raise PermissionDenied("include_deleted needs users:manage")
     result = await user_service.list_users(
-        session,
-        principal,
+        read.connection,
+        read.principal,
         params.list_query(),
         role=params.role,
         active=params.active,

@@ -12,14 +12,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.audit.service import audit_service
 from backend.auth.models import OneTimePurpose
@@ -28,6 +29,7 @@ from backend.auth.principal import Principal
 from backend.auth.sessions import session_service
 from backend.kit.db import after_commit
 from backend.kit.errors import Conflict, DossierError, ValidationFailed
+from backend.kit.listing import HotList
 from backend.kit.mail import Mailer
 from backend.kit.pagination import ListQuery, PageResult
 from backend.kit.security.passwords import hash_password, password_problems
@@ -38,6 +40,23 @@ from backend.settings import Settings
 from backend.users.models import User
 from backend.users.repository import UserRepository
 from backend.users.schemas import InvitationCreate, UserCreate, UserOut, UserUpdate
+
+
+def _user_list(binds: Mapping[str, Any], include_deleted: Hashable) -> Select[Any]:
+    """A user list's statement for one shape (filters given, deleted rows
+    included or not)."""
+    tenant_id, role = binds["tenant_id"], binds.get("role")
+    return UserRepository.listed(
+        role_service.role_names_column(),
+        tenant_id,
+        include_deleted=bool(include_deleted),
+        active=binds.get("active"),
+        email_pattern=binds.get("email"),
+        holders=role_service.holders_of_name(tenant_id, role) if role is not None else None,
+    )
+
+
+_USER_LIST = HotList(User, _user_list)
 
 
 class LastOwner(DossierError):
@@ -118,7 +137,7 @@ class UserService:
 
     async def list_users(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         principal: Principal,
         query: ListQuery,
         *,
@@ -128,19 +147,14 @@ class UserService:
         include_deleted: bool = False,
     ) -> PageResult[RowMapping]:
         """A hot read: the columns of `UserOut` as plain rows (role names in
-        the same statement), compiled once per combination of filters and
-        page shape by SQLAlchemy's cache."""
-        repository = UserRepository(session)
-        tenant_id = principal.tenant_id
-        stmt = repository.listed(
-            role_service.role_names_column(session),
-            tenant_id,
-            include_deleted=include_deleted,
-            active=active,
-            email_pattern=repository.email_pattern(email) if email else None,
-            holders=role_service.holders_of_name(session, tenant_id, role) if role else None,
-        )
-        return await repository.paginate_rows(stmt, query)
+        the same statement), the statement built once per shape."""
+        values = {
+            "tenant_id": principal.tenant_id,
+            "role": role or None,
+            "active": active,
+            "email": UserRepository.email_pattern(email) if email else None,
+        }
+        return await _USER_LIST.page(connection, query, values, include_deleted)
 
     async def get_user(
         self, session: AsyncSession, user_id: UUID, *, include_deleted: bool = False
