@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    exists,
     func,
     literal,
     literal_column,
@@ -202,6 +203,12 @@ class DocumentRepository(Repository[Document]):
             .where(Document.tenant_id == tenant_id)
             .scalar_subquery()
         )
+
+    @staticmethod
+    def live_clause(document_id: Any) -> Any:
+        """SQL true when the document whose id is the expression
+        `document_id` exists and is not soft-deleted."""
+        return exists().where(Document.id == document_id, Document.deleted_at.is_(None))
 
     async def storage_bytes(self, tenant_id: UUID) -> int:
         """Bytes held for a tenant: every document not yet purged."""
