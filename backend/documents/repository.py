@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    exists,
     func,
     literal_column,
     or_,
@@ -204,6 +205,12 @@ class DocumentRepository(Repository[Document]):
             .where(Document.tenant_id == tenant_id)
             .scalar_subquery()
         )
+
+    @staticmethod
+    def live_clause(document_id: Any) -> Any:
+        """SQL true when the document whose id is the expression
+        `document_id` exists and is not soft-deleted."""
+        return exists().where(Document.id == document_id, Document.deleted_at.is_(None))
 
     async def lock_tenant_storage(self, tenant_id: UUID) -> None:
         """Serialise quota checks of one tenant until the transaction ends."""

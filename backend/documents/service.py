@@ -37,6 +37,7 @@ from backend.documents.intelligence.pages import UnreadableDocument
 from backend.documents.intelligence.render import render_page_png
 from backend.documents.intelligence.search_dsl import compile_filter
 from backend.documents.models import Document, DocumentPage, DocumentStatus
+from backend.documents.purge import kept_by_purge
 from backend.documents.repository import DocumentPageRepository, DocumentRepository
 from backend.documents.schemas import (
     MAX_EXTRACTED_DATA_BYTES,
@@ -205,14 +206,26 @@ def document_event(document: Document) -> dict[str, Any]:
 class DocumentService:
     # ------------------------------------------------------------------ upload
     async def check_quota(
-        self, session: AsyncSession, settings: Settings, tenant_id: UUID, incoming: int
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        tenant_id: UUID,
+        incoming: int,
+        *,
+        what: str = "This upload",
+        lock: bool = False,
     ) -> None:
-        """413 `quota_exceeded` when `incoming` more bytes would pass the plan's storage."""
+        """413 `quota_exceeded` when `incoming` more bytes would pass the plan's
+        storage. With `lock`, the tenant's storage lock is taken first (held
+        until the transaction ends), so writers that check under it — document
+        creation does — see each other's bytes."""
+        if lock:
+            await DocumentRepository(session).lock_tenant_storage(tenant_id)
         limits = await tenant_service.limits_for(session, tenant_id, settings)
         used = await tenant_service.usage_of(session, tenant_id, "storage_bytes")
         if used + incoming > limits.storage_bytes:
             raise QuotaExceeded(
-                "This upload would exceed the tenant's storage quota",
+                f"{what} would exceed the tenant's storage quota",
                 storage_bytes=limits.storage_bytes,
                 used_bytes=used,
             )
@@ -600,6 +613,18 @@ class DocumentService:
         """Bytes the tenant whose id is the expression `tenant_id` holds in
         documents, as a scalar subquery."""
         return DocumentRepository.storage_bytes_of(tenant_id)
+
+    def live_clause(self, document_id: Any) -> Any:
+        """SQL true when the document whose id is the expression `document_id`
+        is live: how things derived from a document (segmentations) are hidden
+        while it is soft-deleted, and served again once it is restored."""
+        return DocumentRepository.live_clause(document_id)
+
+    def kept_by_purge(self, document_id: Any, cutoff: datetime, tenant_ids: list[UUID]) -> Any:
+        """SQL true when the document whose id is the expression `document_id`
+        survives the admin purge with this `cutoff` and these doomed tenants
+        (false once it is gone): dependants' purgers delete by it."""
+        return kept_by_purge(document_id, cutoff, tenant_ids)
 
     async def ids_in_case(self, session: AsyncSession, case_id: UUID) -> list[UUID]:
         return await DocumentRepository(session).in_case(case_id)

@@ -11,6 +11,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -56,6 +57,11 @@ from backend.settings import Settings
 SEGMENT_JOB = "scan.segment"
 ANALYZE_JOB = "scan.analyze"
 SEGMENTATION_EVENTS = ("segmentation.completed", "segmentation.failed")
+
+# Segmentations and segments are served while their mesh document is live:
+# a soft-deleted document's are hidden (404, left out of lists and the
+# summary) and come back with it; a purged document's are purged with it.
+_live = document_service.live_clause
 
 
 class NotProcessed(DossierError):
@@ -214,7 +220,7 @@ class ScanService:
         return segmentation
 
     async def get_segmentation(self, session: AsyncSession, segmentation_id: UUID) -> Segmentation:
-        found = await SegmentationRepository(session).get_or_raise(segmentation_id)
+        found = await SegmentationRepository(session).get_served(segmentation_id, _live)
         return await self._synced(session, found)
 
     async def list_segmentations(
@@ -222,7 +228,7 @@ class ScanService:
     ) -> PageResult[Segmentation]:
         await case_service.get(session, case_id)
         repository = SegmentationRepository(session)
-        page = await repository.paginate(repository.of_case(case_id, **filters), query)
+        page = await repository.paginate(repository.of_case(case_id, _live, **filters), query)
         for row in page.items:
             await self._synced(session, row)
         return page
@@ -244,10 +250,11 @@ class ScanService:
     ) -> PageResult[Segment]:
         await case_service.get(session, case_id)
         repository = SegmentRepository(session)
-        return await repository.paginate(repository.of_case(case_id, segmentation_id), query)
+        stmt = repository.of_case(case_id, _live, segmentation_id)
+        return await repository.paginate(stmt, query)
 
     async def get_segment(self, session: AsyncSession, segment_id: UUID) -> Segment:
-        return await SegmentRepository(session).get_or_raise(segment_id)
+        return await SegmentRepository(session).get_served(segment_id, _live)
 
     async def update_segment(
         self,
@@ -259,7 +266,7 @@ class ScanService:
         if_match: str | None,
     ) -> Segment:
         repository = SegmentRepository(session)
-        segment = await repository.get_or_raise(segment_id)
+        segment = await repository.get_served(segment_id, _live)
         check_if_match(if_match, segment.version)
         values = data.model_dump(exclude_unset=True)
         edited = sorted(set(segment.edited_fields) | set(values))
@@ -273,8 +280,8 @@ class ScanService:
 
     async def summary(self, session: AsyncSession, case_id: UUID) -> SegmentSummary:
         await case_service.get(session, case_id)
-        count, faces, area, volume = await SegmentRepository(session).totals_of_case(case_id)
-        runs = await SegmentationRepository(session).counts_of_case(case_id)
+        count, faces, area, volume = await SegmentRepository(session).totals_of_case(case_id, _live)
+        runs = await SegmentationRepository(session).counts_of_case(case_id, _live)
         return SegmentSummary(
             count=count,
             faces=faces,
@@ -293,15 +300,16 @@ class ScanService:
         return SegmentFileRepository.storage_bytes_of(tenant_id)
 
     async def purge(self, session: AsyncSession, cutoff: datetime, tenant_ids: list[UUID]) -> int:
-        """Admin purge: purged tenants' segment files go (blobs after commit);
-        their rows go with the tenant."""
-        if not tenant_ids:
-            return 0
+        """Admin purge: the segmentations of every document this purge removes
+        (soft-deleted past retention, or of a purged tenant) or that is
+        already gone, with their segments and files; the files' blobs are
+        deleted once the purge commits. The count of segmentations."""
+        kept = partial(document_service.kept_by_purge, cutoff=cutoff, tenant_ids=tenant_ids)
+        purged, keys = await SegmentationRepository(session).purge(kept)
         storage = active_storage()
-        keys = await SegmentFileRepository(session).delete_of_tenants(tenant_ids)
         for key in keys:
             delete_after_commit(session, storage, key)
-        return len(keys)
+        return purged
 
     # -------------------------------------------------------------- downloads
     async def segment_file(
@@ -309,7 +317,7 @@ class ScanService:
     ) -> tuple[Segment, SegmentFile]:
         """The segment's file in `format`, converted now from a stored format
         (in the sandboxed child) and kept if it is the first request."""
-        segment = await SegmentRepository(session).get_or_raise(segment_id)
+        segment = await SegmentRepository(session).get_served(segment_id, _live)
         files = SegmentFileRepository(session)
         existing = await files.of_segments([segment.id])
         stored = existing.get(segment.id, {})
@@ -347,6 +355,15 @@ class ScanService:
                 )
             except sandbox.SandboxError as error:
                 raise DossierError(f"The conversion failed: {error.message}") from None
+            size = target_path.stat().st_size
+            await document_service.check_quota(
+                session,
+                settings,
+                segment.tenant_id,
+                size,
+                what=f"This segment as {format.name.upper()} ({size} bytes)",
+                lock=True,
+            )
             staged = await storage.put_stream(
                 segment_file_key(segment.tenant_id, segment.id, str(format)),
                 _read_file(target_path),

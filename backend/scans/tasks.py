@@ -8,7 +8,10 @@
 - `scan.segment` (queued by `POST /cases/{id}/segmentations`): splits the
   mesh into segments in the child, which writes each segment in the
   requested formats; the worker stores those files and the segment rows and
-  emits `segmentation.completed` (or `segmentation.failed`).
+  emits `segmentation.completed` (or `segmentation.failed`). The files are
+  held to the tenant's storage quota, checked on their sizes before any is
+  stored and again on the staged bytes under the tenant's storage lock just
+  before the commit: past it the job fails for good and nothing is kept.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from backend.documents.meshes import MeshFormat
 from backend.documents.models import Document, DocumentStatus
-from backend.documents.service import document_service
+from backend.documents.service import QuotaExceeded, document_service
 from backend.jobs.context import JobCancelled, JobContext
 from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.errors import NotFound
 from backend.kit.events import emit
 from backend.kit.models import uuid7
-from backend.kit.storage import commit_after_commit
+from backend.kit.storage import StagedObject, commit_after_commit, delete_after_commit
 from backend.scans import sandbox
 from backend.scans.models import Segment, SegmentationStatus, SegmentFile
 from backend.scans.repository import (
@@ -192,6 +197,61 @@ async def _finish(ctx: JobContext, segmentation_id: Any, status: str, error: str
             emit(session, "segmentation.failed", segmentation_event(segmentation))
 
 
+async def _check_quota(
+    ctx: JobContext, session: AsyncSession, segmentation_id: Any, size: int, *, lock: bool
+) -> None:
+    """Fail the job for good when `size` bytes of segment files, replacing an
+    earlier attempt's, would pass the tenant's storage quota (`lock`: under
+    the tenant's storage lock, as documents are created)."""
+    earlier = await SegmentFileRepository(session).of_segmentation(segmentation_id)
+    try:
+        await document_service.check_quota(
+            session,
+            ctx.settings,
+            ctx.job.tenant_id,
+            size - sum(file.size for file in earlier),
+            what=f"The segment files ({size} bytes)",
+            lock=lock,
+        )
+    except QuotaExceeded as error:
+        raise PermanentJobError(
+            f"{error.detail} of {error.extra['storage_bytes']} bytes "
+            f"({error.extra['used_bytes']} bytes used)"
+        ) from None
+
+
+def _written(parts: list[dict[str, Any]]) -> int:
+    """Bytes of the segments' files as the child wrote them on disk."""
+    files = [file for part in parts for file in part["files"].values()]
+    return sum(Path(file["path"]).stat().st_size for file in files)
+
+
+Stored = list[tuple[dict[str, Any], dict[str, StagedObject]]]
+
+
+async def _store(ctx: JobContext, parts: list[dict[str, Any]]) -> Stored:
+    """Stage every segment's files (none visible until the segments commit);
+    if staging stops half-way, what was staged is discarded."""
+    stored: Stored = []
+    try:
+        for number, part in enumerate(parts, start=1):
+            files: dict[str, StagedObject] = {}
+            stored.append((part, files))
+            part["id"] = uuid7()
+            for name, file in part["files"].items():
+                key = segment_file_key(ctx.job.tenant_id, part["id"], name)
+                files[name] = await ctx.storage.put_stream(
+                    key, _chunks(Path(file["path"])), content_type=MeshFormat(name).mime_type
+                )
+            await ctx.progress(60 + 35 * number / max(len(parts), 1), f"segment {number}")
+    except BaseException:
+        for _, files in stored:
+            for staged in files.values():
+                await ctx.storage.discard(staged)
+        raise
+    return stored
+
+
 async def _segment(ctx: JobContext, segmentation_id: Any) -> dict[str, Any]:
     document = await document_source(ctx)
     payload = ctx.payload
@@ -216,28 +276,26 @@ async def _segment(ctx: JobContext, segmentation_id: Any) -> dict[str, Any]:
         )
         result: dict[str, Any] = outcome.result
         parts = result["parts"]
+        async with ctx.transaction() as session:  # nothing is stored past the quota
+            await _check_quota(ctx, session, segmentation_id, _written(parts), lock=False)
         await ctx.progress(60, f"storing {len(parts)} segment(s)")
-        stored: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for number, part in enumerate(parts, start=1):
-            files = {}
-            part["id"] = uuid7()
-            for name, file in part["files"].items():
-                key = segment_file_key(ctx.job.tenant_id, part["id"], name)
-                staged = await ctx.storage.put_stream(
-                    key, _chunks(Path(file["path"])), content_type=MeshFormat(name).mime_type
-                )
-                files[name] = staged
-            stored.append((part, files))
-            await ctx.progress(60 + 35 * number / max(len(parts), 1), f"segment {number}")
+        stored = await _store(ctx, parts)
     async with ctx.transaction() as session:
+        for _, files in stored:  # visible at commit, discarded on any failure below
+            for staged in files.values():
+                commit_after_commit(session, ctx.storage, staged)
         repository = SegmentationRepository(session)
         segmentation = await repository.get(segmentation_id)
         if segmentation is None:
             raise PermanentJobError("The segmentation no longer exists")
+        size = sum(staged.size for _, files in stored for staged in files.values())
+        await _check_quota(ctx, session, segmentation_id, size, lock=True)
+        files_repository = SegmentFileRepository(session)
+        for old_file in await files_repository.of_segmentation(segmentation.id):
+            delete_after_commit(session, ctx.storage, old_file.storage_key)
         segments = SegmentRepository(session)
         for old in await segments.of_segmentation(segmentation.id):  # an earlier attempt's
             await session.delete(old)
-        files_repository = SegmentFileRepository(session)
         for part, files in stored:
             row = await segments.add(
                 Segment(
@@ -269,7 +327,6 @@ async def _segment(ctx: JobContext, segmentation_id: Any) -> dict[str, Any]:
                         storage_key=staged.key,
                     )
                 )
-                commit_after_commit(session, ctx.storage, staged)
         segmentation.status = SegmentationStatus.SUCCEEDED
         segmentation.segment_count = len(stored)
         segmentation.discarded_faces = result["discarded_faces"]

@@ -1,5 +1,6 @@
 """Storage cannot be filled behind the quota: open resumable uploads reserve
 their declared size (released at complete or abort), job artifacts count,
+segment files count and the scan routes that write them stop at the quota,
 and a tenant has at most MAX_OPEN_UPLOADS open uploads."""
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from sqlalchemy import text
 from backend.kit.db import system_scope
 from tests.documents.helpers import upload as direct_upload
 from tests.factories import bearer_headers, make_tenant, run_sql
+from tests.jobs.helpers import running_worker, wait_for_job
+from tests.scans.helpers import analysed_mesh, wait_segmentation
+from tests.scans.meshes import encode, open_shell
 
 
 def _pdf(size: int) -> bytes:
@@ -90,6 +94,48 @@ async def test_job_artifacts_count_in_the_quota(client: httpx.AsyncClient, app: 
     usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
     assert usage["storage_bytes"] == 1900
     assert (await direct_upload(client, headers, _pdf(200))).status_code == 413
+
+
+async def test_segment_files_count_and_scan_routes_stop_at_the_quota(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    mesh = encode(open_shell().mesh, "ply-binary")
+    case_id, document_id = await analysed_mesh(client, app, headers, mesh, "ply-binary")
+    url = f"/api/v1/cases/{case_id}/segmentations"
+    created = await client.post(url, headers=headers, json={"document_id": document_id})
+    async with running_worker(app):
+        done = await wait_segmentation(client, headers, created.json()["id"])
+    assert done["status"] == "succeeded"
+    segments = (await client.get(f"/api/v1/cases/{case_id}/segments", headers=headers)).json()
+    files = [
+        await client.get(f"/api/v1/segments/{segment['id']}/download/stl", headers=headers)
+        for segment in segments["items"]
+    ]
+    usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
+    assert usage["storage_bytes"] == len(mesh) + sum(len(file.content) for file in files)
+    await _quota(app, tenant.id, usage["storage_bytes"])
+    # Full: no route adds a byte — not an upload, a conversion (signed link
+    # or not) nor a segmentation.
+    assert (await direct_upload(client, headers, _pdf(100))).status_code == 413
+    segment = f"/api/v1/segments/{segments['items'][0]['id']}"
+    converted = await client.get(f"{segment}/download/obj", headers=headers)
+    link = await client.get(f"{segment}/download-url", headers=headers, params={"format": "glb"})
+    signed = await client.get(link.json()["url"])
+    for refused in (converted, signed):
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["code"] == "quota_exceeded"
+    again = await client.post(
+        url, headers=headers, json={"document_id": document_id, "min_faces": 10}
+    )
+    async with running_worker(app):
+        failed = await wait_segmentation(client, headers, again.json()["id"])
+        job = await wait_for_job(client, headers, failed["job_id"])
+    assert job["status"] == "failed"
+    assert "storage quota" in job["error"]
+    after = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
+    assert after["storage_bytes"] == usage["storage_bytes"]
 
 
 async def test_a_tenant_has_at_most_max_open_uploads(client: httpx.AsyncClient, app: Any) -> None:

@@ -6,9 +6,6 @@ summary, isolation and permissions."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,66 +15,18 @@ import pytest
 from backend.scans.analysis import read_mesh
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import running_worker, wait_for_job
-from tests.scans.meshes import ENCODINGS, EXTENSION, MIME, disjoint_bodies, encode, terraced
+from tests.scans.helpers import (
+    analysed_mesh,
+    analysis_job,
+    events_of,
+    make_case,
+    upload_mesh,
+    wait_segmentation,
+)
+from tests.scans.meshes import ENCODINGS, MIME, disjoint_bodies, encode, terraced
 
 BODIES = disjoint_bodies()
 TERRACED, _ = terraced()
-
-
-async def _case(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    answer = await client.post("/api/v1/cases", headers=headers, json={"title": "Scan case"})
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["id"])
-
-
-async def _upload(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    data: bytes,
-    encoding: str,
-    case_id: str,
-    claimed: str | None = None,
-) -> dict[str, Any]:
-    files = {"file": (f"scan.{EXTENSION[encoding]}", data, claimed or MIME[encoding])}
-    answer = await client.post(
-        "/api/v1/documents",
-        headers=headers,
-        files=files,
-        data={"case_id": case_id},
-        params={"allow_duplicate": "true"},
-    )
-    assert answer.status_code == 201, answer.text
-    return dict(answer.json())
-
-
-async def _analysis_job(
-    client: httpx.AsyncClient, headers: dict[str, str], document_id: str
-) -> str:
-    jobs = await client.get("/api/v1/jobs", headers=headers, params={"document_id": document_id})
-    (job,) = jobs.json()["items"]
-    assert job["type"] == "scan.analyze"
-    return str(job["id"])
-
-
-async def _events(redis: Any, app: Any, tenant_id: Any, kind: str) -> list[dict[str, Any]]:
-    """The data of the tenant's recent events of type `kind` (its event log)."""
-    prefix = app.state.settings.redis_key_prefix
-    entries = await redis.xrange(f"{prefix}:event-log:{tenant_id}")
-    events = [json.loads(fields["event"]) for _, fields in entries]
-    return [event["data"] for event in events if event["type"] == kind]
-
-
-async def _wait_segmentation(
-    client: httpx.AsyncClient, headers: dict[str, str], segmentation_id: str
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        answer = await client.get(f"/api/v1/segmentations/{segmentation_id}", headers=headers)
-        body: dict[str, Any] = answer.json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.1)
 
 
 async def test_meshes_upload_typed_by_content_and_analysed(
@@ -85,17 +34,17 @@ async def test_meshes_upload_typed_by_content_and_analysed(
 ) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
-    case_id = await _case(client, headers)
+    case_id = await make_case(client, headers)
     documents = {}
     for encoding in ENCODINGS:
         # Clients that say nothing about the type get it from the content.
         claimed = "application/octet-stream" if encoding == "stl-binary" else None
-        document = await _upload(
+        document = await upload_mesh(
             client, headers, encode(BODIES.mesh, encoding), encoding, case_id, claimed
         )
         assert document["mime_type"] == MIME[encoding]
         documents[encoding] = document["id"]
-    broken = await _upload(
+    broken = await upload_mesh(
         client,
         headers,
         b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
@@ -109,13 +58,13 @@ async def test_meshes_upload_typed_by_content_and_analysed(
     analysed = ("stl-binary", "ply-ascii", "glb")
     for encoding, document_id in documents.items():
         if encoding not in analysed:
-            job_id = await _analysis_job(client, headers, document_id)
+            job_id = await analysis_job(client, headers, document_id)
             cancel = await client.post(f"/api/v1/jobs/{job_id}/cancel", headers=headers)
             assert cancel.status_code == 200, cancel.text
     async with running_worker(app):
         for encoding in analysed:
             document_id = documents[encoding]
-            job_id = await _analysis_job(client, headers, document_id)
+            job_id = await analysis_job(client, headers, document_id)
             job = await wait_for_job(client, headers, job_id, timeout=60)
             assert job["status"] == "succeeded", job
             document = (
@@ -132,7 +81,7 @@ async def test_meshes_upload_typed_by_content_and_analysed(
             assert mesh["extents"] == pytest.approx(list(BODIES.mesh.extents), rel=1e-5)
             assert set(mesh["bounds"]) == {"min", "max"}
         job = await wait_for_job(
-            client, headers, await _analysis_job(client, headers, broken["id"]), timeout=60
+            client, headers, await analysis_job(client, headers, broken["id"]), timeout=60
         )
     assert job["status"] == "failed"
     assert "vertex that does not exist" in job["error"]
@@ -140,25 +89,12 @@ async def test_meshes_upload_typed_by_content_and_analysed(
     assert failed["status"] == "failed"
 
 
-async def _analysed(
-    client: httpx.AsyncClient, app: Any, headers: dict[str, str], data: bytes, encoding: str
-) -> tuple[str, str]:
-    case_id = await _case(client, headers)
-    document = await _upload(client, headers, data, encoding, case_id)
-    async with running_worker(app):
-        job = await wait_for_job(
-            client, headers, await _analysis_job(client, headers, document["id"]), timeout=60
-        )
-    assert job["status"] == "succeeded", job
-    return case_id, str(document["id"])
-
-
 async def test_components_segmentation_end_to_end(
     client: httpx.AsyncClient, app: Any, tmp_path: Path, redis: Any
 ) -> None:
     tenant = await make_tenant(app, roles=("owner", "viewer"))
     headers = bearer_headers(app, tenant.owner)
-    case_id, document_id = await _analysed(
+    case_id, document_id = await analysed_mesh(
         client, app, headers, encode(BODIES.mesh, "stl-binary"), "stl-binary"
     )
     url = f"/api/v1/cases/{case_id}/segmentations"
@@ -186,13 +122,13 @@ async def test_components_segmentation_end_to_end(
     assert conflict.json()["code"] == "idempotency_conflict"
 
     async with running_worker(app):
-        done = await _wait_segmentation(client, headers, segmentation["id"])
-        await _wait_segmentation(client, headers, first.json()["id"])
+        done = await wait_segmentation(client, headers, segmentation["id"])
+        await wait_segmentation(client, headers, first.json()["id"])
     assert done["status"] == "succeeded", done
     assert done["segment_count"] == len(BODIES.parts)
     assert done["discarded_faces"] == BODIES.discarded_faces
     assert done["total_faces"] == len(BODIES.mesh.faces)
-    completed = await _events(redis, app, tenant.id, "segmentation.completed")
+    completed = await events_of(redis, app, tenant.id, "segmentation.completed")
     assert segmentation["id"] in {event["segmentation_id"] for event in completed}
     (event,) = [e for e in completed if e["segmentation_id"] == segmentation["id"]]
     assert event["segment_count"] == len(BODIES.parts)
@@ -297,7 +233,7 @@ async def test_curvature_segmentation_follows_the_creases(
 ) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
-    case_id, document_id = await _analysed(
+    case_id, document_id = await analysed_mesh(
         client, app, headers, encode(TERRACED.mesh, "obj"), "obj"
     )
     created = await client.post(
@@ -307,7 +243,7 @@ async def test_curvature_segmentation_follows_the_creases(
     )
     assert created.status_code == 202, created.text
     async with running_worker(app):
-        done = await _wait_segmentation(client, headers, created.json()["id"])
+        done = await wait_segmentation(client, headers, created.json()["id"])
     assert done["status"] == "succeeded"
     assert done["params"] == {"min_faces": 30, "crease_angle": 30.0, "formats": ["stl"]}
     # The smallest bump (24 faces) is under min_faces.
@@ -325,15 +261,15 @@ async def test_segmentation_needs_an_analysed_mesh_of_the_case(
 ) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
-    case_id = await _case(client, headers)
-    document = await _upload(
+    case_id = await make_case(client, headers)
+    document = await upload_mesh(
         client, headers, encode(BODIES.mesh, "ply-binary"), "ply-binary", case_id
     )
     url = f"/api/v1/cases/{case_id}/segmentations"
     waiting = await client.post(url, headers=headers, json={"document_id": document["id"]})
     assert waiting.status_code == 409
     assert waiting.json()["code"] == "not_processed"
-    other_case = await _case(client, headers)
+    other_case = await make_case(client, headers)
     elsewhere = await client.post(
         f"/api/v1/cases/{other_case}/segmentations",
         headers=headers,
@@ -365,7 +301,7 @@ async def test_a_failing_segmentation_says_why_and_emits_its_event(
 ) -> None:
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
-    case_id, document_id = await _analysed(
+    case_id, document_id = await analysed_mesh(
         client, app, headers, encode(BODIES.mesh, "ply-binary"), "ply-binary"
     )
     created = await client.post(
@@ -375,12 +311,12 @@ async def test_a_failing_segmentation_says_why_and_emits_its_event(
     )
     assert created.status_code == 202
     async with running_worker(app, scan_max_faces=100):  # a worker with a lower limit
-        done = await _wait_segmentation(client, headers, created.json()["id"])
+        done = await wait_segmentation(client, headers, created.json()["id"])
         job = await wait_for_job(client, headers, done["job_id"])
     assert done["status"] == "failed"
     assert "limit is 100" in done["error"]
     assert job["status"] == "failed"
-    failed = await _events(redis, app, tenant.id, "segmentation.failed")
+    failed = await events_of(redis, app, tenant.id, "segmentation.failed")
     assert [event["segmentation_id"] for event in failed] == [done["id"]]
     # Once it failed, the same request starts a new run.
     again = await client.post(
