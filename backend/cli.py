@@ -73,13 +73,19 @@ async def _in_system_transaction(
 
 async def _create_demo_tenant_if_empty(settings: Settings) -> tuple[str, str] | None:
     from backend.tenants.service import tenant_service
+    from backend.users.service import new_password_hash
 
     async def work(session: Any) -> tuple[str, str] | None:
         if await session.scalar(select(func.count()).select_from(Tenant)):
             return None
+        # Hashed only when there is a demo tenant to make (this one-off
+        # transaction has a pool of its own).
         password = secrets.token_urlsafe(12)
         await tenant_service.provision(
-            session, settings, name="Demo", owner_email=DEMO_OWNER_EMAIL, owner_password=password
+            session,
+            name="Demo",
+            owner_email=DEMO_OWNER_EMAIL,
+            owner_password_hash=await new_password_hash(settings, password, DEMO_OWNER_EMAIL),
         )
         return DEMO_OWNER_EMAIL, password
 
@@ -91,7 +97,9 @@ async def _create_superadmin(settings: Settings, email: str, password: str) -> s
     from backend.roles.permissions import OWNER_ROLE
     from backend.roles.service import role_service
     from backend.tenants.service import tenant_service
-    from backend.users.service import user_service
+    from backend.users.service import new_password_hash, user_service
+
+    password_hash = await new_password_hash(settings, password, email)
 
     async def work(session: Any) -> str:
         platform = await session.scalar(
@@ -100,21 +108,19 @@ async def _create_superadmin(settings: Settings, email: str, password: str) -> s
         if platform is None:
             provisioned = await tenant_service.provision(
                 session,
-                settings,
                 name="Platform",
                 slug=PLATFORM_SLUG,
                 owner_email=email,
-                owner_password=password,
+                owner_password_hash=password_hash,
                 owner_is_superadmin=True,
             )
             return str(provisioned.owner.id)
         roles = await role_service.roles_by_names(session, platform.id, [OWNER_ROLE])
         user = await user_service.create_user(
             session,
-            settings,
             tenant_id=platform.id,
             email=email,
-            password=password,
+            password_hash=password_hash,
             roles=roles,
             is_superadmin=True,
         )
@@ -126,10 +132,13 @@ async def _create_superadmin(settings: Settings, email: str, password: str) -> s
 
 async def _create_tenant(settings: Settings, name: str, email: str, password: str) -> str:
     from backend.tenants.service import tenant_service
+    from backend.users.service import new_password_hash
+
+    password_hash = await new_password_hash(settings, password, email)
 
     async def work(session: Any) -> str:
         provisioned = await tenant_service.provision(
-            session, settings, name=name, owner_email=email, owner_password=password
+            session, name=name, owner_email=email, owner_password_hash=password_hash
         )
         return f"{provisioned.tenant.id} ({provisioned.tenant.slug})"
 

@@ -18,7 +18,7 @@ from backend.roles.service import role_service
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
 from backend.users.models import User
-from backend.users.service import user_service
+from backend.users.service import new_password_hash, user_service
 from bench.load import ROOT, Pinning, pinned
 from bench.registry import RunOptions
 
@@ -71,14 +71,15 @@ class BenchContext:
 
     async def make_tenant(self, name: str, roles: tuple[str, ...] = ("owner",)) -> SeededTenant:
         """A tenant provisioned by the app's own service, with a user per role."""
+        # One hash for every user made here (each verifies with its own salt).
+        password_hash = await new_password_hash(self.settings, PASSWORD, None)
         with system_scope("bench.seed"):
             async with self.database.transaction() as session:
                 provisioned = await tenant_service.provision(
                     session,
-                    self.settings,
                     name=f"{name} {uuid.uuid4().hex[:6]}",
                     owner_email=f"owner-{uuid.uuid4().hex[:10]}@bench.example",
-                    owner_password=PASSWORD,
+                    owner_password_hash=password_hash,
                 )
                 tenant = SeededTenant(id=provisioned.tenant.id, slug=provisioned.tenant.slug)
                 tenant.users["owner"] = provisioned.owner
@@ -88,10 +89,9 @@ class BenchContext:
                     found = await role_service.roles_by_names(session, tenant.id, [role_name])
                     tenant.users[role_name] = await user_service.create_user(
                         session,
-                        self.settings,
                         tenant_id=tenant.id,
                         email=f"{role_name}-{uuid.uuid4().hex[:10]}@bench.example",
-                        password=PASSWORD,
+                        password_hash=password_hash,
                         roles=found,
                     )
         return tenant

@@ -13,7 +13,7 @@ from backend.roles.service import role_service
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
 from backend.users.models import User
-from backend.users.service import user_service
+from backend.users.service import new_password_hash, user_service
 
 PASSWORD = "correct horse battery staple"
 
@@ -27,6 +27,12 @@ class TenantFixture:
     @property
     def owner(self) -> User:
         return self.users["owner"]
+
+
+async def _password_hash(app: Any) -> str:
+    """`PASSWORD` hashed as the app would (each user made here gets one)."""
+    settings: Settings = app.state.settings
+    return await new_password_hash(settings, PASSWORD, None)
 
 
 def unique_email(label: str = "user") -> str:
@@ -43,15 +49,14 @@ async def make_tenant(
     """A tenant with one user per role in `roles` (the first `owner` created
     with the tenant), committed for real."""
     database: Database = app.state.db
-    settings: Settings = app.state.settings
+    password_hash = await _password_hash(app)
     with system_scope("tests.factories"):
         async with database.transaction() as session:
             provisioned = await tenant_service.provision(
                 session,
-                settings,
                 name=f"{name} {uuid.uuid4().hex[:6]}",
                 owner_email=unique_email("owner"),
-                owner_password=PASSWORD,
+                owner_password_hash=password_hash,
                 owner_is_superadmin=superadmin,
             )
             tenant = TenantFixture(id=provisioned.tenant.id, slug=provisioned.tenant.slug)
@@ -62,10 +67,9 @@ async def make_tenant(
                 found = await role_service.roles_by_names(session, tenant.id, [role_name])
                 tenant.users[role_name] = await user_service.create_user(
                     session,
-                    settings,
                     tenant_id=tenant.id,
                     email=unique_email(role_name),
-                    password=PASSWORD,
+                    password_hash=password_hash,
                     roles=found,
                 )
     return tenant
@@ -176,17 +180,16 @@ async def make_user(
     """One more user of an existing tenant, with the named roles."""
     from backend.kit.db import tenant_scope
 
-    settings: Settings = app.state.settings
+    password_hash = await _password_hash(app)
     with tenant_scope(tenant_id):
         async with app.state.db.transaction() as session:
             found = await role_service.roles_by_names(session, tenant_id, list(roles))
             assert len(found) == len(roles), f"unknown role among {roles}"
             return await user_service.create_user(
                 session,
-                settings,
                 tenant_id=tenant_id,
                 email=email or unique_email("user"),
-                password=PASSWORD,
+                password_hash=password_hash,
                 roles=found,
                 is_active=is_active,
             )

@@ -14,11 +14,12 @@ from backend.auth.principal import Principal
 from backend.auth.revocation import revoke_token
 from backend.auth.schemas import MeOut, TenantBrief
 from backend.auth.sessions import TokenPair, session_service
+from backend.kit.db import Database
 from backend.kit.errors import PermissionDenied, Unauthenticated
-from backend.kit.security.passwords import hash_password, verify_password
+from backend.kit.security.passwords import verify_password
 from backend.settings import Settings
 from backend.users.repository import UserRepository
-from backend.users.service import check_password
+from backend.users.service import new_password_hash
 
 
 def _session_principal(principal: Principal) -> UUID:
@@ -65,20 +66,29 @@ class AccountService:
     async def change_password(
         self,
         session: AsyncSession,
+        database: Database,
         settings: Settings,
         principal: Principal,
         current_password: str,
         new_password: str,
     ) -> TokenPair:
         """Every other session ends; this one continues with the fresh pair
-        returned (its earlier tokens are void too)."""
+        returned (its earlier tokens are void too).
+
+        The stored hash is read in a short transaction of its own, so that no
+        connection is held while the passwords are verified and hashed; the
+        request's transaction then finds it unchanged under a row lock."""
         session_id = _session_principal(principal)
-        users = UserRepository(session)
-        user = await users.get_or_raise(principal.id)
-        if not await verify_password(settings, current_password, user.password_hash):
+        async with database.transaction() as lookup:
+            stored = await UserRepository(lookup).get_or_raise(principal.id)
+            verified_hash, email = stored.password_hash, stored.email
+        if not await verify_password(settings, current_password, verified_hash):
             raise PermissionDenied("The current password is incorrect")
-        check_password(new_password, user.email, field="new_password")
-        new_hash = await hash_password(settings, new_password)
+        new_hash = await new_password_hash(settings, new_password, email, field="new_password")
+        users = UserRepository(session)
+        user = await users.get_for_update(principal.id) or await users.get_or_raise(principal.id)
+        if user.password_hash != verified_hash:  # changed since it was verified
+            raise PermissionDenied("The current password is incorrect")
         await users.update(
             user, {"password_hash": new_hash, "tokens_valid_after": datetime.now(UTC)}
         )

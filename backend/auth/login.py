@@ -1,10 +1,11 @@
 """Signup and login.
 
-Password hashing is slow by design, so login verifies the password without
-holding a database connection: the candidate is read in a short transaction
-of its own, and the request's transaction only begins for the writes. A
-failed login is audited in a transaction of its own, since the request's
-rolls back with the error.
+Password hashing is slow by design, so neither holds a database connection
+while it runs: signup hashes the owner's password before its first query;
+login reads the candidate in a short transaction of its own, verifies, and
+the request's transaction only begins for the writes. A failed login is
+audited in a transaction of its own, since the request's rolls back with
+the error.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from backend.settings import Settings
 from backend.tenants.models import TenantStatus
 from backend.tenants.service import ProvisionedTenant, tenant_service
 from backend.users.repository import UserRepository
-from backend.users.service import normalise_email
+from backend.users.service import new_password_hash, normalise_email
 
 BAD_CREDENTIALS = "Incorrect email or password"
 
@@ -56,14 +57,14 @@ class LoginService:
     async def signup(self, session: AsyncSession, settings: Settings, data: SignupIn) -> SignedUp:
         if not settings.signup_enabled:
             raise NotFound("Signup is disabled")
+        owner_password_hash = await new_password_hash(settings, data.password, data.email)
         async with scope(session, None, system="auth.signup"):
             provisioned = await tenant_service.provision(
                 session,
-                settings,
                 name=data.tenant_name,
                 slug=data.tenant_slug,
                 owner_email=data.email,
-                owner_password=data.password,
+                owner_password_hash=owner_password_hash,
                 owner_full_name=data.full_name,
             )
         tenant, owner = provisioned.tenant, provisioned.owner

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import OneTimePurpose, OneTimeToken
 from backend.auth.repository import OneTimeTokenRepository
-from backend.kit.db import scope
+from backend.kit.db import Database, scope, system_scope, tenant_scope
 from backend.kit.errors import ValidationFailed
 from backend.kit.mail import Mail
 from backend.kit.security.tokens import keyed_hash, random_token
@@ -32,6 +32,18 @@ def invalid_token() -> ValidationFailed:
 
 def _hash(settings: Settings, token: str) -> str:
     return keyed_hash(settings.api_key_pepper.get_secret_value(), token)
+
+
+def _check_shape(token: str) -> None:
+    if not token or len(token) > 4096:
+        raise invalid_token()
+
+
+def _check_usable(row: OneTimeToken | None, now: datetime) -> OneTimeToken:
+    """The row of a known, unexpired, unused token; else 422."""
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise invalid_token()
+    return row
 
 
 class OneTimeTokenService:
@@ -57,20 +69,32 @@ class OneTimeTokenService:
         )
         return token
 
+    async def check(
+        self, database: Database, settings: Settings, token: str, purpose: OneTimePurpose
+    ) -> None:
+        """422 unless the token is usable, read without a lock in a short
+        transaction of its own: a caller with a slow step before `consume`
+        (hashing the new password) holds no connection meanwhile, and a bad
+        token costs it no hash. `consume` checks again, locked."""
+        _check_shape(token)
+        # The tenant is not known before the token is found.
+        with system_scope(f"auth.{purpose.value}"), tenant_scope(None):
+            async with database.transaction() as lookup:
+                row = await OneTimeTokenRepository(lookup).by_hash(_hash(settings, token), purpose)
+        _check_usable(row, datetime.now(UTC))
+
     async def consume(
         self, session: AsyncSession, settings: Settings, token: str, purpose: OneTimePurpose
     ) -> OneTimeToken:
         """Spend the token (422 when unknown, expired or used); the caller
         continues in the token's tenant (`scope(session, row.tenant_id)`)."""
-        if not token or len(token) > 4096:
-            raise invalid_token()
+        _check_shape(token)
         repository = OneTimeTokenRepository(session)
         # The tenant is not known before the token is found.
         async with scope(session, None, system=f"auth.{purpose.value}"):
-            row = await repository.by_hash_for_update(_hash(settings, token), purpose)
+            row = await repository.by_hash(_hash(settings, token), purpose, for_update=True)
         now = datetime.now(UTC)
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            raise invalid_token()
+        row = _check_usable(row, now)
         async with scope(session, row.tenant_id):
             await repository.use_all(row.tenant_id, row.user_id, purpose, now)
             row.used_at = now

@@ -17,16 +17,31 @@ from backend.auth.models import OneTimePurpose
 from backend.auth.one_time import invalid_token, one_time_tokens, password_reset_mail
 from backend.auth.repository import AuthRepository
 from backend.auth.sessions import TokenPair, session_service
-from backend.kit.db import after_commit, scope
+from backend.kit.db import Database, after_commit, scope
 from backend.kit.mail import Mailer
-from backend.kit.security.passwords import hash_password
 from backend.roles.service import role_service
 from backend.settings import Settings
 from backend.tenants.models import TenantStatus
 from backend.users.models import User
 from backend.users.repository import UserRepository
 from backend.users.schemas import UserOut
-from backend.users.service import check_password, normalise_email, user_out
+from backend.users.service import check_password, new_password_hash, normalise_email, user_out
+
+
+async def _hash_before_consuming(
+    database: Database,
+    settings: Settings,
+    token: str,
+    purpose: OneTimePurpose,
+    password: str,
+    field: str,
+) -> str:
+    """The new password's hash, made before the request's first query (no
+    connection is held while hashing) once the token is known to be good (a
+    bad one costs no hash). Whether the password differs from the email is
+    checked once the user is read."""
+    await one_time_tokens.check(database, settings, token, purpose)
+    return await new_password_hash(settings, password, None, field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +90,25 @@ class RecoveryService:
         after_commit(session, send)
 
     async def confirm_password_reset(
-        self, session: AsyncSession, settings: Settings, token: str, new_password: str
+        self,
+        session: AsyncSession,
+        database: Database,
+        settings: Settings,
+        token: str,
+        new_password: str,
     ) -> None:
         """Sets the password and ends every session of the user."""
-        row = await one_time_tokens.consume(session, settings, token, OneTimePurpose.PASSWORD_RESET)
+        purpose = OneTimePurpose.PASSWORD_RESET
+        new_hash = await _hash_before_consuming(
+            database, settings, token, purpose, new_password, "new_password"
+        )
+        row = await one_time_tokens.consume(session, settings, token, purpose)
         async with scope(session, row.tenant_id):
             users = UserRepository(session)
             user = await users.get(row.user_id)
             if user is None or not user.is_active:
                 raise invalid_token()
             check_password(new_password, user.email, field="new_password")
-            new_hash = await hash_password(settings, new_password)
             await users.update(
                 user, {"password_hash": new_hash, "tokens_valid_after": datetime.now(UTC)}
             )
@@ -97,23 +120,25 @@ class RecoveryService:
     async def accept_invitation(
         self,
         session: AsyncSession,
+        database: Database,
         settings: Settings,
         token: str,
         password: str,
         full_name: str | None,
     ) -> Accepted:
         """Sets the invited user's password, activates them and signs them in."""
-        row = await one_time_tokens.consume(session, settings, token, OneTimePurpose.INVITATION)
+        purpose = OneTimePurpose.INVITATION
+        password_hash = await _hash_before_consuming(
+            database, settings, token, purpose, password, "password"
+        )
+        row = await one_time_tokens.consume(session, settings, token, purpose)
         async with scope(session, row.tenant_id):
             users = UserRepository(session)
             user = await users.get(row.user_id)
             if user is None or user.password_hash is not None:
                 raise invalid_token()
             check_password(password, user.email)
-            values: dict[str, object] = {
-                "password_hash": await hash_password(settings, password),
-                "is_active": True,
-            }
+            values: dict[str, object] = {"password_hash": password_hash, "is_active": True}
             if full_name is not None:
                 values["full_name"] = full_name
             changes = await users.update(user, values)

@@ -248,15 +248,15 @@ class OneTimeTokenRepository:
         await self.session.flush()
         return row
 
-    async def by_hash_for_update(
-        self, token_hash: str, purpose: OneTimePurpose
+    async def by_hash(
+        self, token_hash: str, purpose: OneTimePurpose, *, for_update: bool = False
     ) -> OneTimeToken | None:
-        """Locked, so that two requests cannot both use one token."""
-        stmt = (
-            select(OneTimeToken)
-            .where(OneTimeToken.token_hash == token_hash, OneTimeToken.purpose == purpose)
-            .with_for_update()
+        """`for_update`: locked, so that two requests cannot both use one token."""
+        stmt = select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash, OneTimeToken.purpose == purpose
         )
+        if for_update:
+            stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def use_all(

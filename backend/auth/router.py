@@ -157,10 +157,14 @@ async def get_me(principal: CurrentPrincipal) -> MeOut:
     "A wrong `current_password` is 403.",
 )
 async def change_password(
-    data: PasswordChangeIn, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+    data: PasswordChangeIn,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    database: AppDatabase,
+    settings: AppSettings,
 ) -> TokenOut:
     tokens = await account_service.change_password(
-        session, settings, principal, data.current_password, data.new_password
+        session, database, settings, principal, data.current_password, data.new_password
     )
     return _token_out(tokens)
 
@@ -187,9 +191,11 @@ async def request_password_reset(
     "of the user. An unknown, expired or used token is 422.",
 )
 async def confirm_password_reset(
-    data: PasswordResetConfirmIn, session: DbSession, settings: AppSettings
+    data: PasswordResetConfirmIn, session: DbSession, database: AppDatabase, settings: AppSettings
 ) -> Response:
-    await recovery_service.confirm_password_reset(session, settings, data.token, data.new_password)
+    await recovery_service.confirm_password_reset(
+        session, database, settings, data.token, data.new_password
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -200,9 +206,9 @@ async def confirm_password_reset(
     "the user in. An unknown, expired or used token is 422.",
 )
 async def accept_invitation(
-    data: InvitationAcceptIn, session: DbSession, settings: AppSettings
+    data: InvitationAcceptIn, session: DbSession, database: AppDatabase, settings: AppSettings
 ) -> InvitationAcceptOut:
     accepted = await recovery_service.accept_invitation(
-        session, settings, data.token, data.password, data.full_name
+        session, database, settings, data.token, data.password, data.full_name
     )
     return InvitationAcceptOut(**_token_out(accepted.tokens).model_dump(), user=accepted.user)

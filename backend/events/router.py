@@ -6,6 +6,9 @@ parameter, an `Authorization` header, or in `Sec-WebSocket-Protocol`
 (`bearer, <token>` or the token alone); a bad one closes the socket with
 1008. A principal receives only the events it may read.
 
+Both WebSockets count against the principal's connection cap and the
+handshake rate limit of `backend.events.limits`.
+
 An open socket's or stream's credential is checked again at every
 keep-alive ping (`WS_PING_INTERVAL_SECONDS`): once it is no longer good
 (token expired or revoked, session ended, user deactivated, key revoked,
@@ -169,24 +172,41 @@ async def _serve(websocket: WebSocket, subscription: Subscription, sender: Any) 
         await asyncio.gather(receiver, sending, return_exceptions=True)
 
 
+async def _admit(
+    websocket: WebSocket, held: contextlib.AsyncExitStack, permission: str | None = None
+) -> tuple[Principal, str | None] | None:
+    """The caller of a new socket and the subprotocol to answer with, its
+    slot under the principal's connection cap held until `held` closes. None
+    when refused, the socket closed already: too many handshakes from its
+    address or open sockets of its principal (1013), bad credentials or a
+    missing `permission` (1008)."""
+    if not await handshake_allowed(websocket):
+        await _refuse(websocket, None, "too many connection attempts", TRY_AGAIN_LATER)
+        return None
+    principal, subprotocol = await authenticate_websocket(websocket)
+    if principal is None:
+        await _refuse(websocket, subprotocol, "invalid credentials")
+        return None
+    if permission is not None and not principal.has(permission):
+        await _refuse(websocket, subprotocol, f"permission denied: {permission}")
+        return None
+    if not await held.enter_async_context(connection_cap(websocket.app).hold(principal.id)):
+        await _refuse(websocket, subprotocol, "too many open sockets", TRY_AGAIN_LATER)
+        return None
+    return principal, subprotocol
+
+
 @ws_router.websocket("/events")
 async def events_websocket(
     websocket: WebSocket,
     types: Annotated[str | None, Query(max_length=1000)] = None,
     job_id: UUID | None = None,
 ) -> None:
-    if not await handshake_allowed(websocket):
-        await _refuse(websocket, None, "too many connection attempts", TRY_AGAIN_LATER)
-        return
-    principal, subprotocol = await authenticate_websocket(websocket)
-    if principal is None:
-        await _refuse(websocket, subprotocol, "invalid credentials")
-        return
-    settings = websocket.app.state.settings
-    with connection_cap.hold(principal.id, settings.ws_max_connections_per_principal) as allowed:
-        if not allowed:
-            await _refuse(websocket, subprotocol, "too many open sockets", TRY_AGAIN_LATER)
+    async with contextlib.AsyncExitStack() as held:
+        admitted = await _admit(websocket, held)
+        if admitted is None:
             return
+        principal, subprotocol = admitted
         await websocket.accept(subprotocol=subprotocol)
         subscription = await get_hub(websocket.app).subscribe(principal.tenant_id)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
@@ -197,23 +217,25 @@ async def events_websocket(
                     websocket,
                     subscription,
                     EventFilter(principal, types, job_id),
-                    settings.ws_ping_interval_seconds,
+                    websocket.app.state.settings.ws_ping_interval_seconds,
                 ),
             )
 
 
 @ws_router.websocket("/jobs/{job_id}/stream")
 async def job_stream_websocket(websocket: WebSocket, job_id: UUID) -> None:
-    if not await handshake_allowed(websocket):
-        await _refuse(websocket, None, "too many connection attempts", TRY_AGAIN_LATER)
-        return
-    principal, subprotocol = await authenticate_websocket(websocket)
-    if principal is None:
-        await _refuse(websocket, subprotocol, "invalid credentials")
-        return
-    if not principal.has("jobs:read"):
-        await _refuse(websocket, subprotocol, "permission denied: jobs:read")
-        return
+    async with contextlib.AsyncExitStack() as held:
+        admitted = await _admit(websocket, held, "jobs:read")
+        if admitted is None:
+            return
+        principal, subprotocol = admitted
+        await _stream_job(websocket, principal, subprotocol, job_id)
+
+
+async def _stream_job(
+    websocket: WebSocket, principal: Principal, subprotocol: str | None, job_id: UUID
+) -> None:
+    """The job's state, then its events until it ends."""
     app = websocket.app
     subscription = await get_hub(app).subscribe(principal.tenant_id)
     try:

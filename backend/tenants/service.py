@@ -35,7 +35,7 @@ from backend.tenants.models import Tenant, TenantStatus
 from backend.tenants.plans import LIMIT_NAMES, TenantLimits, resolve_limits
 from backend.tenants.repository import TenantRepository
 from backend.users.models import User
-from backend.users.service import user_service
+from backend.users.service import new_password_hash, user_service
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
 
@@ -89,18 +89,19 @@ class TenantService:
     async def provision(
         self,
         session: AsyncSession,
-        settings: Settings,
         *,
         name: str,
         owner_email: str,
-        owner_password: str,
+        owner_password_hash: str,
         slug: str | None = None,
         plan: str = "free",
         owner_full_name: str | None = None,
         owner_is_superadmin: bool = False,
     ) -> ProvisionedTenant:
         """A tenant, its system roles and its first owner, in the caller's
-        transaction. Runs in a system scope: the tenant does not exist yet."""
+        transaction. Runs in a system scope: the tenant does not exist yet.
+        The owner's password comes hashed (`new_password_hash`), so that no
+        connection is held while it is."""
         if current_system_scope() is None:
             raise RuntimeError("tenant provisioning needs a system scope")
         repository = TenantRepository(session)
@@ -114,10 +115,9 @@ class TenantService:
         roles = await role_service.create_system_roles(session, tenant.id)
         owner = await user_service.create_user(
             session,
-            settings,
             tenant_id=tenant.id,
             email=owner_email,
-            password=owner_password,
+            password_hash=owner_password_hash,
             full_name=owner_full_name,
             roles=[roles[OWNER_ROLE]],
             is_superadmin=owner_is_superadmin,
@@ -225,12 +225,15 @@ class TenantService:
         owner_full_name: str | None = None,
     ) -> ProvisionedTenant:
         _check_plan(settings, plan)
+        # Before the first query: no connection is held while hashing.
+        owner_password_hash = await new_password_hash(
+            settings, owner_password, owner_email, field="owner_password"
+        )
         provisioned = await self.provision(
             session,
-            settings,
             name=name,
             owner_email=owner_email,
-            owner_password=owner_password,
+            owner_password_hash=owner_password_hash,
             slug=slug,
             plan=plan,
             owner_full_name=owner_full_name,

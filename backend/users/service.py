@@ -67,13 +67,25 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_password(password: str, email: str, field: str = "password") -> None:
+def check_password(password: str, email: str | None, field: str = "password") -> None:
+    """422 when `password` is refused (`email`: the address it must differ
+    from, when known)."""
     problem = password_problems(password, email)
     if problem:
         raise ValidationFailed(
             f"Password {problem}",
             errors=[{"loc": ["body", field], "msg": problem, "type": "value_error"}],
         )
+
+
+async def new_password_hash(
+    settings: Settings, password: str, email: str | None, field: str = "password"
+) -> str:
+    """A new password, checked (422) and hashed. Callers hash before their
+    request's first query, so that no database connection is held during the
+    slow hash."""
+    check_password(password, email, field)
+    return await hash_password(settings, password)
 
 
 def _permissions_of(roles: Iterable[Role]) -> set[str]:
@@ -97,23 +109,19 @@ class UserService:
     async def create_user(
         self,
         session: AsyncSession,
-        settings: Settings,
         *,
         tenant_id: UUID,
         email: str,
-        password: str | None,
+        password_hash: str | None,
         full_name: str | None = None,
         roles: list[Role] | None = None,
         is_superadmin: bool = False,
         is_active: bool = True,
     ) -> User:
-        """A new user; `password=None` creates an invited user with no password yet."""
+        """A new user with a password hashed beforehand (`new_password_hash`);
+        `password_hash=None` creates an invited user with no password yet."""
         email = normalise_email(email)
         repository = UserRepository(session)
-        password_hash = None
-        if password is not None:
-            check_password(password, email)
-            password_hash = await hash_password(settings, password)
         if await repository.by_email(email) is not None:
             raise Conflict("A user with this email already exists")
         try:
@@ -165,13 +173,13 @@ class UserService:
     async def create_user_by(
         self, session: AsyncSession, settings: Settings, principal: Principal, data: UserCreate
     ) -> UserOut:
+        password_hash = await new_password_hash(settings, data.password, data.email)
         roles = await self._grantable_roles(session, principal, data.roles)
         user = await self.create_user(
             session,
-            settings,
             tenant_id=principal.tenant_id,
             email=data.email,
-            password=data.password,
+            password_hash=password_hash,
             full_name=data.full_name,
             roles=roles,
         )
@@ -194,10 +202,9 @@ class UserService:
         roles = await self._grantable_roles(session, principal, data.roles)
         user = await self.create_user(
             session,
-            settings,
             tenant_id=principal.tenant_id,
             email=data.email,
-            password=None,
+            password_hash=None,
             full_name=data.full_name,
             roles=roles,
             is_active=False,

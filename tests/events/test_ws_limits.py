@@ -1,25 +1,40 @@
 """WebSocket handshakes are rate-limited per client IP, and open sockets are
-capped per principal (WS_MAX_CONNECTIONS_PER_PRINCIPAL): past either, the
-socket is closed with 1013 (try again later)."""
+capped per principal (WS_MAX_CONNECTIONS_PER_PRINCIPAL) across API processes,
+`WS /events` and `WS /jobs/{id}/stream` together: past either, the socket is
+closed with 1013 (try again later). The count lives in Redis as leases that
+open sockets renew, so a dead process's sockets stop counting; with Redis
+down, each process counts its own."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import pytest
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from backend.events import limits
+from backend.events.limits import ConnectionCap
+from backend.kit.redis import create_redis
 from backend.settings import Settings
 from tests.factories import bearer_headers, make_tenant
 from tests.support.server import clean_env, serving
+from tests.support.tcp_proxy import TcpProxy
 
 
-@pytest.fixture
-def limited_server(database_url: str, redis_url: str, settings: Settings) -> Iterator[str]:
-    env = clean_env(
+def _server_env(
+    database_url: str, redis_url: str, settings: Settings, handshakes: str
+) -> dict[str, str]:
+    return clean_env(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=settings.redis_key_prefix,
@@ -27,9 +42,14 @@ def limited_server(database_url: str, redis_url: str, settings: Settings) -> Ite
         LOG_LEVEL="WARNING",
         WS_PING_INTERVAL_SECONDS="0.5",
         WS_MAX_CONNECTIONS_PER_PRINCIPAL="2",
-        RATE_LIMIT_WS_HANDSHAKE="6/60",
+        RATE_LIMIT_WS_HANDSHAKE=handshakes,
     )
-    with serving(env) as (base, _):
+
+
+@pytest.fixture
+def limited_server(database_url: str, redis_url: str, settings: Settings) -> Iterator[str]:
+    env = _server_env(database_url, redis_url, settings, "6/60")
+    with serving(env, "--no-worker") as (base, _):
         yield base.replace("http://", "ws://")
 
 
@@ -71,3 +91,143 @@ async def test_sockets_per_principal_and_handshakes_per_ip_are_capped(
             except ConnectionClosed as closed:
                 codes.append(closed.rcvd.code if closed.rcvd is not None else None)
     assert codes == [200, 200, 1013]
+
+
+async def test_job_streams_count_against_the_cap(
+    app: Any, client: httpx.AsyncClient, limited_server: str
+) -> None:
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    created = await client.post("/api/v1/jobs", headers=headers, json={"type": "test.noop"})
+    assert created.status_code == 202, created.text
+    token = headers["Authorization"].removeprefix("Bearer ")
+    # The server runs no worker: the job stays queued, its streams open.
+    stream = f"{limited_server}/api/v1/jobs/{created.json()['id']}/stream?token={token}"
+    events = f"{limited_server}/api/v1/events?token={token}"
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(connect(stream))
+        async with connect(stream) as second:
+            for ws in (first, second):
+                assert "job.state" in await ws.recv()
+            async with connect(stream) as third:
+                assert await _close_code(third) == 1013
+            async with connect(events) as fourth:
+                assert await _close_code(fourth) == 1013
+        # A closed socket gives its slot back.
+        async with connect(events) as fifth:
+            assert "ping" in await fifth.recv()
+
+
+async def test_cap_holds_across_api_processes_and_a_dead_process_sockets_expire(
+    app: Any, database_url: str, redis_url: str, settings: Settings
+) -> None:
+    tenant = await make_tenant(app)
+    env = _server_env(database_url, redis_url, settings, "100/60")
+    with (
+        serving(env, "--no-worker") as (first_base, first_process),
+        serving(env, "--no-worker") as (second_base, _),
+    ):
+        token = _token(app, tenant.owner)
+        on_first = f"{first_base.replace('http://', 'ws://')}/api/v1/events?token={token}"
+        on_second = f"{second_base.replace('http://', 'ws://')}/api/v1/events?token={token}"
+        async with connect(on_second) as kept, connect(on_first) as held:
+            assert "ping" in await held.recv()
+            assert "ping" in await kept.recv()
+            # Two sockets, one in each process: a third is refused by either.
+            for url in (on_first, on_second):
+                async with connect(url) as refused:
+                    assert await _close_code(refused) == 1013
+            # The first process dies without giving its slot back...
+            first_process.kill()
+            first_process.wait()
+            # ...and its socket stops counting once its lease runs out.
+            deadline = time.monotonic() + 20
+            while True:
+                async with connect(on_second) as retry:
+                    try:
+                        admitted = "ping" in await retry.recv()
+                    except ConnectionClosed:
+                        admitted = False
+                if admitted or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            assert admitted
+
+
+def _cap(redis: Redis, settings: Settings, cap: int = 2, renew: float = 0.1) -> ConnectionCap:
+    return ConnectionCap(redis, settings.redis_key_prefix, cap=cap, renew_seconds=renew)
+
+
+async def test_two_processes_counters_share_one_cap(redis: Redis, settings: Settings) -> None:
+    """Each API process has its own counter; Redis holds the count."""
+    first, second = _cap(redis, settings), _cap(redis, settings)
+    principal = uuid.uuid4()
+    async with first.hold(principal) as one, second.hold(principal) as two:
+        assert one
+        assert two
+        async with first.hold(principal) as three, second.hold(principal) as four:
+            assert not three
+            assert not four
+        # Renewed at every interval: still counted long past the first lease.
+        await asyncio.sleep(first.lease_ms / 1000 * 3)
+        async with second.hold(principal) as five:
+            assert not five
+        async with second.hold(uuid.uuid4()) as other_principal:
+            assert other_principal
+    # Closed sockets free their slots.
+    assert await redis.zcard(first.key(principal)) == 0
+    async with second.hold(principal) as again:
+        assert again
+
+
+async def test_expired_lease_of_a_dead_process_no_longer_counts(
+    redis: Redis, settings: Settings
+) -> None:
+    cap = _cap(redis, settings)
+    principal = uuid.uuid4()
+    seconds, micros = await redis.time()
+    now_ms = seconds * 1000 + micros // 1000
+    # One socket of a live process, one of a process that died a while ago.
+    await redis.zadd(cap.key(principal), {"live": now_ms + 60_000, "dead": now_ms - 1})
+    async with cap.hold(principal) as taken:
+        assert taken
+        async with cap.hold(principal) as over:
+            assert not over
+    assert await redis.zrange(cap.key(principal), 0, -1) == ["live"]
+
+
+async def test_with_redis_down_each_process_counts_its_own_sockets(
+    redis: Redis,
+    redis_url: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = make_url(redis_url.replace("redis://", "postgresql://"))
+    if not target.host:
+        pytest.skip("the test Redis listens on a Unix socket only")
+    monkeypatch.setattr(limits, "FAILURE_BACKOFF_SECONDS", 0.3)
+    proxy = TcpProxy(target.host, target.port or 6379)
+    await proxy.start()
+    through_proxy = create_redis(f"redis://127.0.0.1:{proxy.port}/{target.database or 0}")
+    cap, elsewhere = _cap(through_proxy, settings), _cap(redis, settings)
+    principal = uuid.uuid4()
+    try:
+        await proxy.stop()
+        with caplog.at_level(logging.WARNING, logger="dossier.events"):
+            async with cap.hold(principal) as one, cap.hold(principal) as two:
+                # Fails open across processes: this one's own count still caps.
+                assert one
+                assert two
+                async with cap.hold(principal) as three:
+                    assert not three
+                assert "connection cap unavailable" in caplog.text
+                # Redis back: the sockets admitted meanwhile count there again.
+                await proxy.start()
+                await asyncio.sleep(0.3 + cap.renew_seconds * 3)
+                assert await redis.zcard(cap.key(principal)) == 2
+                async with elsewhere.hold(principal) as other_process:
+                    assert not other_process
+    finally:
+        await through_proxy.aclose()
+        await proxy.stop()
