@@ -21,7 +21,6 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ["marking_guides", "marking_batches", "marking_sheets"]
 
 
-
 def _soft_delete() -> list[sa.Column]:  # type: ignore[type-arg]
     return [
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),

@@ -22,7 +22,6 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ["segmentations", "segments", "segment_files"]
 
 
-
 def upgrade() -> None:
     op.create_table(
         "segmentations",

@@ -21,7 +21,6 @@ depends_on: str | Sequence[str] | None = None
 TENANT_OWNED = ["crawls", "crawl_pages", "crawl_exports"]
 
 
-
 def _crawl_fk() -> sa.Column:  # type: ignore[type-arg]
     return sa.Column("crawl_id", sa.UUID(), sa.ForeignKey("crawls.id", ondelete="CASCADE"), nullable=False)
 
