@@ -15,17 +15,10 @@ import pytest
 from tests.support.memory import MB, upload_rss_growth
 
 TRIANGLES = 4_194_302  # 84 + 50 * n = 209,715,184 bytes
-BOUNDARY = "dossier-stl-memory-proof"
 
 
-def _body(digest: Any) -> Iterator[bytes]:
-    yield (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="jaw.stl"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    header = b"binary STL memory proof".ljust(80, b" ") + struct.pack("<I", TRIANGLES)
-    digest.update(header)
-    yield header
+def _stl() -> Iterator[bytes]:
+    yield b"binary STL memory proof".ljust(80, b" ") + struct.pack("<I", TRIANGLES)
     per_block = 20_000
     records = np.zeros(per_block, dtype=[("n", "<f4", 3), ("v", "<f4", 9), ("a", "<u2")])
     records["v"] = np.random.default_rng(0).random((per_block, 9), dtype=np.float32)
@@ -33,19 +26,17 @@ def _body(digest: Any) -> Iterator[bytes]:
     left = TRIANGLES
     while left:
         count = min(per_block, left)
-        chunk = block[: count * 50]
-        digest.update(chunk)
         left -= count
-        yield chunk
-    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+        yield block[: count * 50]
 
 
 @pytest.mark.slow
 async def test_200_mb_stl_upload_keeps_peak_rss_growth_under_64_mb(
-    app: Any, settings: Any, redis_url: str, tmp_path: Path
+    app: Any, tmp_path: Path
 ) -> None:
+    file = ("jaw.stl", _stl(), "application/octet-stream")
     answer, growth, expected = await upload_rss_growth(
-        app, settings, redis_url, tmp_path, _body, BOUNDARY, client_timeout=300, ENVIRONMENT="test"
+        app, tmp_path, file, client_timeout=300, ENVIRONMENT="test"
     )
     assert answer.status_code == 201, answer.text
     document = answer.json()

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from tests.factories import bearer_headers, make_tenant
 from tests.support.server import clean_env, serving
 
 MB = 1024 * 1024
+BOUNDARY = "dossier-memory-proof"
 
 
 class PeakSampler(threading.Thread):
@@ -37,11 +38,25 @@ class PeakSampler(threading.Thread):
             time.sleep(0.01)
 
 
-Body = Callable[[Any], Iterator[bytes]]
+# As httpx's `files` values: the file's name, its content (streamed), its type.
+StreamedFile = tuple[str, Iterable[bytes], str]
+
+
+def _multipart(file: StreamedFile, digest: Any) -> Iterator[bytes]:
+    """The one-part form `file=...`, its content fed to `digest` on the way."""
+    name, content, content_type = file
+    yield (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    for chunk in content:
+        digest.update(chunk)
+        yield chunk
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 def _upload_through_server(
-    env: dict[str, str], headers: dict[str, str], body: Body, boundary: str, timeout: float
+    env: dict[str, str], headers: dict[str, str], file: StreamedFile, timeout: float
 ) -> tuple[httpx.Response, int, str]:
     """Blocking: the server subprocess, a warm-up, then the streamed upload
     while a thread samples the server's RSS."""
@@ -60,8 +75,8 @@ def _upload_through_server(
         digest = hashlib.sha256()
         answer = http.post(
             "/api/v1/documents",
-            content=body(digest),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=_multipart(file, digest),
+            headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
         )
         sampler.running = False
         sampler.join()
@@ -69,25 +84,18 @@ def _upload_through_server(
 
 
 async def upload_rss_growth(
-    app: Any,
-    settings: Any,
-    redis_url: str,
-    data_dir: Path,
-    body: Body,
-    boundary: str,
-    *,
-    client_timeout: float,
-    **env: str,
+    app: Any, data_dir: Path, file: StreamedFile, *, client_timeout: float, **env: str
 ) -> tuple[httpx.Response, int, str]:
-    """A new tenant's owner uploads the multipart `body(digest)` (which feeds
-    what it yields to `digest`) to a real server process allowing 300 MB
-    uploads, `env` added to its environment: the answer, the server's peak RSS
-    growth over its warmed-up baseline, and the body's SHA-256."""
+    """A new tenant's owner uploads `file`, streamed as a multipart form, to a
+    real server process on `app`'s database and Redis that allows 300 MB
+    uploads, `env` added to its environment: the answer, the server's peak
+    RSS growth over its warmed-up baseline, and the file content's SHA-256."""
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
+    settings = app.state.settings
     server_env = clean_env(
         DATABASE_URL=settings.database_url.get_secret_value(),
-        REDIS_URL=redis_url,
+        REDIS_URL=settings.redis_url.get_secret_value(),
         REDIS_KEY_PREFIX=settings.redis_key_prefix,
         DOSSIER_DATA_DIR=str(data_dir),
         MAX_UPLOAD_BYTES=str(300 * MB),
@@ -95,5 +103,5 @@ async def upload_rss_growth(
         **env,
     )
     return await asyncio.to_thread(
-        _upload_through_server, server_env, headers, body, boundary, client_timeout
+        _upload_through_server, server_env, headers, file, client_timeout
     )
