@@ -1,5 +1,5 @@
-"""SQL for the application role, its grants and row-level security: the
-helpers the migrations share.
+"""SQL for the application role, its grants and row-level security, and the
+columns every tenant-owned table starts with: the helpers the migrations share.
 
 They live with the migrations, not in the application, and are frozen: a
 migration that has run must do the same thing when it runs again on another
