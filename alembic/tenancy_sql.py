@@ -1,5 +1,5 @@
-"""SQL for the application role, its grants and row-level security: the
-helpers the migrations share.
+"""SQL for the application role, its grants and row-level security, and the
+columns every tenant-owned table starts with: the helpers the migrations share.
 
 They live with the migrations, not in the application, and are frozen: a
 migration that has run must do the same thing when it runs again on another
@@ -13,6 +13,10 @@ that set it has ended) or let a named system scope through. Tables are
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
 
 from alembic import op
 
@@ -73,3 +77,39 @@ def grant_read_write(table: str, role: str) -> str:
 
 def grant_append_only(table: str, role: str) -> str:
     return f'GRANT SELECT, INSERT ON {table} TO "{role}"'
+
+
+def tenant_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+    """The key, timestamps and owning tenant that every tenant-owned table
+    starts with (`tenant_id` is the column `tenant_policy` compares)."""
+    return [
+        sa.Column("id", sa.UUID(), primary_key=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+        ),
+    ]
+
+
+def make_tenant_owned(tables: Sequence[str]) -> None:
+    """Run in an upgrade once the tables exist: each one granted read-write to
+    the application role and put under the tenant policy."""
+    role = app_role()
+    for table in tables:
+        op.execute(grant_read_write(table, role))
+        for statement in tenant_policy(table):
+            op.execute(statement)
+
+
+def drop_tenant_owned(tables: Sequence[str]) -> None:
+    """The downgrade of `make_tenant_owned` and of the tables' creation: each
+    table, the last first, loses its policy and is dropped."""
+    for table in reversed(tables):
+        for statement in drop_tenant_policy(table):
+            op.execute(statement)
+        op.drop_table(table)

@@ -12,7 +12,8 @@ collection routes another tenant's owner acts on its own tenant). Admin
 routes admit superadmins only — never API keys, whatever their scopes.
 
 Every documented route has a row (`test_every_route_is_in_the_matrix` fails on a
-missing one): to cover a new route, append a `Route` to `ROUTES`.
+missing one): to cover a new route, append a `Route` to `ROUTES` (`_resource`,
+`_deletable` and `_reads` make the rows of the common shapes).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -97,6 +99,45 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+class Resource(Protocol):
+    """A set-up that can also make its resource soft-deleted already."""
+
+    def __call__(
+        self, world: World, client: httpx.AsyncClient, *, deleted: bool = False
+    ) -> Awaitable[dict[str, str]]: ...
+
+
+def _reads(permission: str, setup: Setup, *paths: str, status: int = 200) -> list[Route]:
+    """GET rows addressing one resource of `world.tenant` that `setup` makes."""
+    return [Route("GET", path, permission, status, setup=setup, item=True) for path in paths]
+
+
+def _deletable(path: str, permission: str, setup: Resource) -> list[Route]:
+    """DELETE `path` (on a live resource) and POST `path`/restore (on a deleted one)."""
+    return [
+        Route("DELETE", path, permission, 204, setup=setup, item=True),
+        Route("POST", f"{path}/restore", permission, setup=partial(setup, deleted=True), item=True),
+    ]
+
+
+def _resource(
+    path: str,
+    read: str,
+    write: str,
+    setup: Resource,
+    *,
+    patch: Callable[[World, dict[str, str]], Any] | None = None,
+    delete: str | None = None,
+) -> list[Route]:
+    """The rows of one soft-deletable resource: GET, PATCH (with the body
+    `patch`, when it has one), DELETE and restore (these two need `delete`,
+    `write` unless given)."""
+    rows = _reads(read, setup, path)
+    if patch is not None:
+        rows.append(Route("PATCH", path, write, setup=setup, item=True, body=patch))
+    return rows + _deletable(path, delete or write, setup)
+
+
 def _permissions_of(identity: str) -> frozenset[str]:
     if identity in catalogue.system_roles():
         return catalogue.system_role(identity)
@@ -153,48 +194,53 @@ async def _sql(world: World, statement: str, **params: Any) -> None:
             await session.execute(text(statement), params)
 
 
+async def _insert(
+    world: World, statement: str, *, deleted: bool = False, **params: Any
+) -> uuid.UUID:
+    """One row of `world.tenant`: `statement` gets `:id` (a new id unless
+    given; returned), `:t` the tenant and `:deleted` (now, or NULL), and the
+    other `params`."""
+    row_id: uuid.UUID = params.pop("id", None) or uuid.uuid4()
+    await _sql(
+        world,
+        statement,
+        id=row_id,
+        t=world.tenant.id,
+        deleted=datetime.now(UTC) if deleted else None,
+        **params,
+    )
+    return row_id
+
+
+def _row(statement: str, **values: Callable[[], Any]) -> Resource:
+    """A set-up inserting one row of `world.tenant` with `statement` (see
+    `_insert`), `values` made afresh for each row: its params are the row's
+    `id` and those values."""
+
+    async def setup(
+        world: World, client: httpx.AsyncClient, *, deleted: bool = False
+    ) -> dict[str, str]:
+        params = {name: make() for name, make in values.items()}
+        row_id = await _insert(world, statement, deleted=deleted, **params)
+        return {"id": str(row_id), **{name: str(value) for name, value in params.items()}}
+
+    return setup
+
+
 async def _api_key(world: World, client: httpx.AsyncClient) -> dict[str, str]:
     key = await make_api_key(world.app, world.tenant.id, ["documents:read"])
     return {"id": str(key.id)}
 
 
-async def _user(
-    world: World, client: httpx.AsyncClient, *, deleted: bool = False
-) -> dict[str, str]:
-    user_id = uuid.uuid4()
-    await _sql(
-        world,
-        "INSERT INTO users (id, tenant_id, email, deleted_at) VALUES (:id, :t, :email, :deleted)",
-        id=user_id,
-        t=world.tenant.id,
-        email=unique_email("matrix"),
-        deleted=datetime.now(UTC) if deleted else None,
-    )
-    return {"id": str(user_id)}
-
-
-async def _deleted_user(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _user(world, client, deleted=True)
-
-
-async def _role(
-    world: World, client: httpx.AsyncClient, *, deleted: bool = False
-) -> dict[str, str]:
-    role_id = uuid.uuid4()
-    await _sql(
-        world,
-        "INSERT INTO roles (id, tenant_id, name, permissions, deleted_at)"
-        " VALUES (:id, :t, :name, '{documents:read}', :deleted)",
-        id=role_id,
-        t=world.tenant.id,
-        name=f"custom-{role_id.hex[:8]}",
-        deleted=datetime.now(UTC) if deleted else None,
-    )
-    return {"id": str(role_id)}
-
-
-async def _deleted_role(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _role(world, client, deleted=True)
+_user = _row(
+    "INSERT INTO users (id, tenant_id, email, deleted_at) VALUES (:id, :t, :email, :deleted)",
+    email=lambda: unique_email("matrix"),
+)
+_role = _row(
+    "INSERT INTO roles (id, tenant_id, name, permissions, deleted_at)"
+    " VALUES (:id, :t, :name, '{documents:read}', :deleted)",
+    name=lambda: f"custom-{uuid.uuid4().hex[:8]}",
+)
 
 
 async def _refresh_token(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -259,31 +305,22 @@ async def _batch(world: World, client: httpx.AsyncClient) -> dict[str, str]:
 async def _webhook(
     world: World, client: httpx.AsyncClient, *, deleted: bool = False
 ) -> dict[str, str]:
-    webhook_id, delivery_id = uuid.uuid4(), uuid.uuid4()
-    await _sql(
+    webhook_id = await _insert(
         world,
         "INSERT INTO webhooks (id, tenant_id, url, events, secret_ciphertext, deleted_at,"
         " created_by) VALUES (:id, :t, 'https://hooks.example.com/in', '{case.created}', 'x',"
         " :deleted, :creator)",
-        id=webhook_id,
-        t=world.tenant.id,
         creator=world.tenant.owner.id,
-        deleted=datetime.now(UTC) if deleted else None,
+        deleted=deleted,
     )
-    await _sql(
+    delivery_id = await _insert(
         world,
         "INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, event_id, event_type,"
         " payload, status) VALUES (:id, :t, :w, :e, 'case.created', '{}', 'failed')",
-        id=delivery_id,
-        t=world.tenant.id,
         w=webhook_id,
         e=uuid.uuid4(),
     )
     return {"id": str(webhook_id), "delivery": str(delivery_id)}
-
-
-async def _deleted_webhook(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _webhook(world, client, deleted=True)
 
 
 def _pdf(world: World, params: dict[str, str]) -> dict[str, Any]:
@@ -294,8 +331,17 @@ def _pdfs(world: World, params: dict[str, str]) -> list[tuple[str, Any]]:
     return [("files", ("matrix.pdf", unique_pdf(), "application/pdf"))]
 
 
-async def _document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
+async def _owner_delete(world: World, client: httpx.AsyncClient, path: str) -> None:
+    answer = await client.delete(path, headers=bearer_headers(world.app, world.tenant.owner))
+    assert answer.status_code == 204, answer.text
+
+
+async def _document(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
     document = await _owner_post(world, client, "/api/v1/documents", files=_pdf(world, {}))
+    if deleted:
+        await _owner_delete(world, client, f"/api/v1/documents/{document['id']}")
     return {"id": document["id"]}
 
 
@@ -321,15 +367,6 @@ async def _processed_document(world: World, client: httpx.AsyncClient) -> dict[s
             await document_service.ensure_text(session, world.app.state.settings, document_id)
     _PROCESSED[world.tenant.id] = {"id": str(document_id)}
     return _PROCESSED[world.tenant.id]
-
-
-async def _deleted_document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    params = await _document(world, client)
-    headers = bearer_headers(world.app, world.tenant.owner)
-    assert (
-        await client.delete(f"/api/v1/documents/{params['id']}", headers=headers)
-    ).status_code == 204
-    return params
 
 
 async def _signed_download(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -358,17 +395,13 @@ async def _upload_with_part(world: World, client: httpx.AsyncClient) -> dict[str
     return params
 
 
-async def _case(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return {"id": (await _owner_post(world, client, "/api/v1/cases", json={"title": "M"}))["id"]}
-
-
-async def _deleted_case(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    params = await _case(world, client)
-    headers = bearer_headers(world.app, world.tenant.owner)
-    assert (
-        await client.delete(f"/api/v1/cases/{params['id']}", headers=headers)
-    ).status_code == 204
-    return params
+async def _case(
+    world: World, client: httpx.AsyncClient, *, deleted: bool = False
+) -> dict[str, str]:
+    case = await _owner_post(world, client, "/api/v1/cases", json={"title": "M"})
+    if deleted:
+        await _owner_delete(world, client, f"/api/v1/cases/{case['id']}")
+    return {"id": case["id"]}
 
 
 async def _case_with_document(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -387,30 +420,23 @@ async def _case_and_document(world: World, client: httpx.AsyncClient) -> dict[st
 async def _candidate(
     world: World, client: httpx.AsyncClient, *, deleted: bool = False
 ) -> dict[str, str]:
-    candidate_id, document_id = uuid.uuid4(), uuid.uuid4()
-    await _sql(
+    document_id = uuid.uuid4()
+    await _insert(
         world,
         "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256,"
         " storage_key) VALUES (:id, :t, 'cv', 'cv.txt', 'text/plain', 1, :h, :k)",
         id=document_id,
-        t=world.tenant.id,
         h=document_id.hex * 2,
         k=f"matrix/{document_id}",
     )
-    await _sql(
+    candidate_id = await _insert(
         world,
         "INSERT INTO candidates (id, tenant_id, name, document_ids, profile_document_id,"
         " deleted_at) VALUES (:id, :t, 'Matrix Person', ARRAY[CAST(:d AS uuid)], :d, :deleted)",
-        id=candidate_id,
-        t=world.tenant.id,
         d=document_id,
-        deleted=datetime.now(UTC) if deleted else None,
+        deleted=deleted,
     )
     return {"id": str(candidate_id)}
-
-
-async def _deleted_candidate(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _candidate(world, client, deleted=True)
 
 
 async def _two_candidates(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -418,43 +444,15 @@ async def _two_candidates(world: World, client: httpx.AsyncClient) -> dict[str, 
     return {"target": target["id"], "source": source["id"]}
 
 
-async def _skill(
-    world: World, client: httpx.AsyncClient, *, deleted: bool = False
-) -> dict[str, str]:
-    name = f"Skill {uuid.uuid4().hex[:8]}"
-    await _sql(
-        world,
-        "INSERT INTO candidate_skills (id, tenant_id, name, deleted_at)"
-        " VALUES (:id, :t, :name, :deleted)",
-        id=uuid.uuid4(),
-        t=world.tenant.id,
-        name=name,
-        deleted=datetime.now(UTC) if deleted else None,
-    )
-    return {"name": name}
-
-
-async def _deleted_skill(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _skill(world, client, deleted=True)
-
-
-async def _requisition(
-    world: World, client: httpx.AsyncClient, *, deleted: bool = False
-) -> dict[str, str]:
-    requisition_id = uuid.uuid4()
-    await _sql(
-        world,
-        "INSERT INTO requisitions (id, tenant_id, title, required_skills, deleted_at)"
-        " VALUES (:id, :t, 'Engineer', '{Python}', :deleted)",
-        id=requisition_id,
-        t=world.tenant.id,
-        deleted=datetime.now(UTC) if deleted else None,
-    )
-    return {"id": str(requisition_id)}
-
-
-async def _deleted_requisition(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _requisition(world, client, deleted=True)
+_skill = _row(
+    "INSERT INTO candidate_skills (id, tenant_id, name, deleted_at)"
+    " VALUES (:id, :t, :name, :deleted)",
+    name=lambda: f"Skill {uuid.uuid4().hex[:8]}",
+)
+_requisition = _row(
+    "INSERT INTO requisitions (id, tenant_id, title, required_skills, deleted_at)"
+    " VALUES (:id, :t, 'Engineer', '{Python}', :deleted)",
+)
 
 
 # --- Bodies -----------------------------------------------------------------------
@@ -619,10 +617,6 @@ async def _crawl(
     return {"id": str(crawl_id), "page": str(page_id), "format": "markdown"}
 
 
-async def _deleted_crawl(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _crawl(world, client, deleted=True)
-
-
 USER_ONLY = {"key_with": 403, "key_without": 403}  # sessions and profiles are users'
 
 ROUTES: list[Route] = [
@@ -679,22 +673,12 @@ ROUTES: list[Route] = [
         201,
         body=lambda world, params: {"email": unique_email("invited"), "roles": []},
     ),
-    Route("GET", "/api/v1/users/{id}", Permission.USERS_READ, setup=_user, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/users/{id}",
+        Permission.USERS_READ,
         Permission.USERS_MANAGE,
-        setup=_user,
-        item=True,
-        body=lambda world, params: {"full_name": "Renamed"},
-    ),
-    Route("DELETE", "/api/v1/users/{id}", Permission.USERS_MANAGE, 204, setup=_user, item=True),
-    Route(
-        "POST",
-        "/api/v1/users/{id}/restore",
-        Permission.USERS_MANAGE,
-        setup=_deleted_user,
-        item=True,
+        _user,
+        patch=lambda world, params: {"full_name": "Renamed"},
     ),
     Route(
         "PUT",
@@ -708,22 +692,12 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/permissions", Permission.ROLES_READ),
     Route("GET", "/api/v1/roles", Permission.ROLES_READ),
     Route("POST", "/api/v1/roles", Permission.ROLES_MANAGE, 201, body=_new_role),
-    Route("GET", "/api/v1/roles/{id}", Permission.ROLES_READ, setup=_role, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/roles/{id}",
+        Permission.ROLES_READ,
         Permission.ROLES_MANAGE,
-        setup=_role,
-        item=True,
-        body=lambda world, params: {"description": "changed"},
-    ),
-    Route("DELETE", "/api/v1/roles/{id}", Permission.ROLES_MANAGE, 204, setup=_role, item=True),
-    Route(
-        "POST",
-        "/api/v1/roles/{id}/restore",
-        Permission.ROLES_MANAGE,
-        setup=_deleted_role,
-        item=True,
+        _role,
+        patch=lambda world, params: {"description": "changed"},
     ),
     # --- API keys (api_keys:manage; keys may list and revoke but never mint keys) ---
     Route("GET", "/api/v1/api-keys", Permission.API_KEYS_MANAGE),
@@ -788,29 +762,19 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "/api/v1/jobs", Permission.JOBS_READ),
     Route("GET", "/api/v1/jobs/stats", Permission.JOBS_READ),
-    Route("GET", "/api/v1/jobs/{id}", Permission.JOBS_READ, setup=_job, item=True),
+    *_reads(Permission.JOBS_READ, _job, "/api/v1/jobs/{id}", "/api/v1/jobs/{id}/logs"),
     Route("DELETE", "/api/v1/jobs/{id}", Permission.JOBS_WRITE, 204, setup=_job, item=True),
     Route("POST", "/api/v1/jobs/{id}/cancel", Permission.JOBS_WRITE, setup=_job, item=True),
     Route(
         "POST", "/api/v1/jobs/{id}/retry", Permission.JOBS_WRITE, setup=_cancelled_job, item=True
     ),
-    Route("GET", "/api/v1/jobs/{id}/logs", Permission.JOBS_READ, setup=_job, item=True),
     # No such artifact: the permission is checked first, then the 404.
-    Route(
-        "GET",
+    *_reads(
+        Permission.JOBS_READ,
+        _job_without_artifact,
         "/api/v1/jobs/{id}/artifacts/{name}",
-        Permission.JOBS_READ,
-        404,
-        setup=_job_without_artifact,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/jobs/{id}/artifacts/{name}/download-url",
-        Permission.JOBS_READ,
-        404,
-        setup=_job_without_artifact,
-        item=True,
+        status=404,
     ),
     # A forged signature: 403 for everyone, whatever credentials are sent.
     Route(
@@ -837,29 +801,12 @@ ROUTES: list[Route] = [
         body=lambda world, params: {"url": "http://127.0.0.1/hook", "events": ["case.created"]},
     ),
     Route("GET", "/api/v1/webhooks", Permission.WEBHOOKS_MANAGE),
-    Route("GET", "/api/v1/webhooks/{id}", Permission.WEBHOOKS_MANAGE, setup=_webhook, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/webhooks/{id}",
         Permission.WEBHOOKS_MANAGE,
-        setup=_webhook,
-        item=True,
-        body=lambda world, params: {"description": "changed"},
-    ),
-    Route(
-        "DELETE",
-        "/api/v1/webhooks/{id}",
         Permission.WEBHOOKS_MANAGE,
-        204,
-        setup=_webhook,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/webhooks/{id}/restore",
-        Permission.WEBHOOKS_MANAGE,
-        setup=_deleted_webhook,
-        item=True,
+        _webhook,
+        patch=lambda world, params: {"description": "changed"},
     ),
     Route(
         "POST",
@@ -869,13 +816,7 @@ ROUTES: list[Route] = [
         setup=_webhook,
         item=True,
     ),
-    Route(
-        "GET",
-        "/api/v1/webhooks/{id}/deliveries",
-        Permission.WEBHOOKS_MANAGE,
-        setup=_webhook,
-        item=True,
-    ),
+    *_reads(Permission.WEBHOOKS_MANAGE, _webhook, "/api/v1/webhooks/{id}/deliveries"),
     Route(
         "POST",
         "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
@@ -888,43 +829,19 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/documents", Permission.DOCUMENTS_WRITE, 201, files=_pdf),
     Route("POST", "/api/v1/documents/bulk", Permission.DOCUMENTS_WRITE, 207, files=_pdfs),
     Route("GET", "/api/v1/documents", Permission.DOCUMENTS_READ),
-    Route("GET", "/api/v1/documents/{id}", Permission.DOCUMENTS_READ, setup=_document, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/documents/{id}",
+        Permission.DOCUMENTS_READ,
         Permission.DOCUMENTS_WRITE,
-        setup=_document,
-        item=True,
-        body=lambda world, params: {"title": "Renamed"},
+        _document,
+        patch=lambda world, params: {"title": "Renamed"},
+        delete=Permission.DOCUMENTS_DELETE,
     ),
-    Route(
-        "DELETE",
-        "/api/v1/documents/{id}",
-        Permission.DOCUMENTS_DELETE,
-        204,
-        setup=_document,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/documents/{id}/restore",
-        Permission.DOCUMENTS_DELETE,
-        setup=_deleted_document,
-        item=True,
-    ),
-    Route(
-        "GET",
+    *_reads(
+        Permission.DOCUMENTS_READ,
+        _document,
         "/api/v1/documents/{id}/content",
-        Permission.DOCUMENTS_READ,
-        setup=_document,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/documents/{id}/download-url",
-        Permission.DOCUMENTS_READ,
-        setup=_document,
-        item=True,
     ),
     # The signed link needs no credentials and ignores any sent.
     Route("GET", "/api/v1/documents/{id}/download?{query}", PUBLIC, setup=_signed_download),
@@ -937,33 +854,17 @@ ROUTES: list[Route] = [
             "filter": {"field": "document_type", "op": "exists", "value": False}
         },
     ),
-    Route(
-        "GET",
+    *_reads(
+        Permission.DOCUMENTS_READ,
+        _processed_document,
         "/api/v1/documents/{id}/text",
-        Permission.DOCUMENTS_READ,
-        setup=_processed_document,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/documents/{id}/pages",
-        Permission.DOCUMENTS_READ,
-        setup=_processed_document,
-        item=True,
     ),
-    Route(
-        "GET",
+    *_reads(
+        Permission.DOCUMENTS_READ,
+        _page_of,
         "/api/v1/documents/{id}/pages/{number}",
-        Permission.DOCUMENTS_READ,
-        setup=_page_of,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/documents/{id}/pages/{number}/image",
-        Permission.DOCUMENTS_READ,
-        setup=_page_of,
-        item=True,
     ),
     # --- Resumable uploads ---
     Route(
@@ -1002,24 +903,15 @@ ROUTES: list[Route] = [
         body=lambda world, params: {"title": "Matrix"},
     ),
     Route("GET", "/api/v1/cases", Permission.CASES_READ),
-    Route("GET", "/api/v1/cases/{id}", Permission.CASES_READ, setup=_case, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/cases/{id}",
+        Permission.CASES_READ,
         Permission.CASES_WRITE,
-        setup=_case,
-        item=True,
-        body=lambda world, params: {"priority": "high"},
+        _case,
+        patch=lambda world, params: {"priority": "high"},
+        delete=Permission.CASES_DELETE,
     ),
-    Route("DELETE", "/api/v1/cases/{id}", Permission.CASES_DELETE, 204, setup=_case, item=True),
-    Route(
-        "POST",
-        "/api/v1/cases/{id}/restore",
-        Permission.CASES_DELETE,
-        setup=_deleted_case,
-        item=True,
-    ),
-    Route("GET", "/api/v1/cases/{id}/timeline", Permission.CASES_READ, setup=_case, item=True),
+    *_reads(Permission.CASES_READ, _case, "/api/v1/cases/{id}/timeline"),
     Route(
         "GET",
         "/api/v1/cases/{id}/documents",
@@ -1051,21 +943,7 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/candidates/import", CANDIDATES_WRITE, 202, files=_cv_files),
     Route("GET", "/api/v1/candidates/skills", CANDIDATES_READ),
     Route("POST", "/api/v1/candidates/skills", CANDIDATES_WRITE, 201, body=_new_skill),
-    Route(
-        "DELETE",
-        "/api/v1/candidates/skills/{name}",
-        CANDIDATES_WRITE,
-        204,
-        setup=_skill,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/candidates/skills/{name}/restore",
-        CANDIDATES_WRITE,
-        setup=_deleted_skill,
-        item=True,
-    ),
+    *_deletable("/api/v1/candidates/skills/{name}", CANDIDATES_WRITE, _skill),
     Route(
         "POST",
         "/api/v1/candidates/merge",
@@ -1074,22 +952,12 @@ ROUTES: list[Route] = [
         setup=_two_candidates,
         item=True,
     ),
-    Route("GET", "/api/v1/candidates/{id}", CANDIDATES_READ, setup=_candidate, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/candidates/{id}",
+        CANDIDATES_READ,
         CANDIDATES_WRITE,
-        body=lambda world, params: {"status": "screening"},
-        setup=_candidate,
-        item=True,
-    ),
-    Route("DELETE", "/api/v1/candidates/{id}", CANDIDATES_WRITE, 204, setup=_candidate, item=True),
-    Route(
-        "POST",
-        "/api/v1/candidates/{id}/restore",
-        CANDIDATES_WRITE,
-        setup=_deleted_candidate,
-        item=True,
+        _candidate,
+        patch=lambda world, params: {"status": "screening"},
     ),
     Route(
         "POST",
@@ -1101,37 +969,14 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "/api/v1/requisitions", CANDIDATES_READ),
     Route("POST", "/api/v1/requisitions", CANDIDATES_WRITE, 201, body=_new_requisition),
-    Route("GET", "/api/v1/requisitions/{id}", CANDIDATES_READ, setup=_requisition, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/requisitions/{id}",
-        CANDIDATES_WRITE,
-        body=lambda world, params: {"title": "Senior engineer"},
-        setup=_requisition,
-        item=True,
-    ),
-    Route(
-        "DELETE",
-        "/api/v1/requisitions/{id}",
-        CANDIDATES_WRITE,
-        204,
-        setup=_requisition,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/requisitions/{id}/restore",
-        CANDIDATES_WRITE,
-        setup=_deleted_requisition,
-        item=True,
-    ),
-    Route(
-        "GET",
-        "/api/v1/requisitions/{id}/matches",
         CANDIDATES_READ,
-        setup=_requisition,
-        item=True,
+        CANDIDATES_WRITE,
+        _requisition,
+        patch=lambda world, params: {"title": "Senior engineer"},
     ),
+    *_reads(CANDIDATES_READ, _requisition, "/api/v1/requisitions/{id}/matches"),
     # --- 3-D scans (scans:read / scans:write) ---
     Route(
         "POST",
@@ -1142,11 +987,15 @@ ROUTES: list[Route] = [
         item=True,
         body=lambda world, params: {"document_id": params["document"]},
     ),
-    Route("GET", "/api/v1/cases/{case}/segmentations", "scans:read", setup=_scan, item=True),
-    Route("GET", "/api/v1/segmentations/{segmentation}", "scans:read", setup=_scan, item=True),
-    Route("GET", "/api/v1/cases/{case}/segments", "scans:read", setup=_scan, item=True),
-    Route("GET", "/api/v1/cases/{case}/segments/summary", "scans:read", setup=_scan, item=True),
-    Route("GET", "/api/v1/segments/{segment}", "scans:read", setup=_scan, item=True),
+    *_reads(
+        "scans:read",
+        _scan,
+        "/api/v1/cases/{case}/segmentations",
+        "/api/v1/segmentations/{segmentation}",
+        "/api/v1/cases/{case}/segments",
+        "/api/v1/cases/{case}/segments/summary",
+        "/api/v1/segments/{segment}",
+    ),
     Route(
         "PATCH",
         "/api/v1/segments/{segment}",
@@ -1155,10 +1004,12 @@ ROUTES: list[Route] = [
         item=True,
         body=lambda world, params: {"label": "molar", "tooth_number": 36},
     ),
-    Route(
-        "GET", "/api/v1/segments/{segment}/download/{format}", "scans:read", setup=_scan, item=True
+    *_reads(
+        "scans:read",
+        _scan,
+        "/api/v1/segments/{segment}/download/{format}",
+        "/api/v1/segments/{segment}/download-url",
     ),
-    Route("GET", "/api/v1/segments/{segment}/download-url", "scans:read", setup=_scan, item=True),
     Route(
         "GET",
         "/api/v1/segments/{segment}/download/{format}/signed?tenant={tenant}&expires=1&sig=forged",
@@ -1178,15 +1029,17 @@ ROUTES: list[Route] = [
         422,
         body=lambda w, p: {"url": "ftp://x/"},
     ),
-    Route("GET", "/api/v1/crawls/{id}", CRAWLS_READ, setup=_crawl, item=True),
-    Route("DELETE", "/api/v1/crawls/{id}", CRAWLS_WRITE, 204, setup=_crawl, item=True),
-    Route("POST", "/api/v1/crawls/{id}/restore", CRAWLS_WRITE, setup=_deleted_crawl, item=True),
+    *_resource("/api/v1/crawls/{id}", CRAWLS_READ, CRAWLS_WRITE, _crawl),
     # A finished crawl can be neither cancelled nor retried: 409 past the permission check.
     Route("POST", "/api/v1/crawls/{id}/cancel", CRAWLS_WRITE, 409, setup=_crawl, item=True),
     Route("POST", "/api/v1/crawls/{id}/retry", CRAWLS_WRITE, 409, setup=_crawl, item=True),
-    Route("GET", "/api/v1/crawls/{id}/pages", CRAWLS_READ, setup=_crawl, item=True),
-    Route("GET", "/api/v1/crawls/{id}/pages/{page}", CRAWLS_READ, setup=_crawl, item=True),
-    Route("GET", "/api/v1/crawls/{id}/exports", CRAWLS_READ, setup=_crawl, item=True),
+    *_reads(
+        CRAWLS_READ,
+        _crawl,
+        "/api/v1/crawls/{id}/pages",
+        "/api/v1/crawls/{id}/pages/{page}",
+        "/api/v1/crawls/{id}/exports",
+    ),
     Route(
         "POST",
         "/api/v1/crawls/{id}/exports",
@@ -1210,39 +1063,24 @@ _MARKING_QUESTIONS = (
 )
 
 
-async def _marking_guide(
-    world: World, client: httpx.AsyncClient, *, deleted: bool = False
-) -> dict[str, str]:
-    guide_id = uuid.uuid4()
-    await _sql(
-        world,
-        "INSERT INTO marking_guides (id, tenant_id, title, pass_percentage, student_id_digits,"
-        " questions, total_marks, question_count, warnings, deleted_at) VALUES (:id, :t,"
-        " 'Quiz', 50, 4, CAST(:q AS jsonb), 1, 1, '[]', :deleted)",
-        id=guide_id,
-        t=world.tenant.id,
-        q=_MARKING_QUESTIONS,
-        deleted=datetime.now(UTC) if deleted else None,
-    )
-    return {"id": str(guide_id)}
-
-
-async def _deleted_marking_guide(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _marking_guide(world, client, deleted=True)
+_marking_guide = _row(
+    "INSERT INTO marking_guides (id, tenant_id, title, pass_percentage, student_id_digits,"
+    " questions, total_marks, question_count, warnings, deleted_at) VALUES (:id, :t,"
+    " 'Quiz', 50, 4, CAST(:q AS jsonb), 1, 1, '[]', :deleted)",
+    q=lambda: _MARKING_QUESTIONS,
+)
 
 
 async def _marking_document(world: World) -> uuid.UUID:
     document_id = uuid.uuid4()
-    await _sql(
+    return await _insert(
         world,
         "INSERT INTO documents (id, tenant_id, title, filename, mime_type, size, sha256,"
         " storage_key) VALUES (:id, :t, 'a', 'a.txt', 'text/plain', 5, :h, :k)",
         id=document_id,
-        t=world.tenant.id,
         h=uuid.uuid4().hex * 2,
         k=f"tenants/{world.tenant.id}/documents/{document_id}",
     )
-    return document_id
 
 
 async def _marking_sheet(
@@ -1250,15 +1088,12 @@ async def _marking_sheet(
 ) -> dict[str, str]:
     guide = await _marking_guide(world, client)
     document_id = await _marking_document(world)
-    sheet_id, batch_id = uuid.uuid4(), uuid.uuid4()
-    await _sql(
+    batch_id = await _insert(
         world,
-        "INSERT INTO marking_batches (id, tenant_id, guide_id, total) VALUES (:b, :t, :g, 1)",
-        b=batch_id,
-        t=world.tenant.id,
+        "INSERT INTO marking_batches (id, tenant_id, guide_id, total) VALUES (:id, :t, :g, 1)",
         g=guide["id"],
     )
-    await _sql(
+    sheet_id = await _insert(
         world,
         "INSERT INTO marking_sheets (id, tenant_id, guide_id, document_id, batch_id,"
         " student_id_given, status, priority, score, questions, qa, requires_review, marked_at,"
@@ -1269,12 +1104,10 @@ async def _marking_sheet(
         ' "overridden": false}]\','
         ' \'{"blank": 0, "multiple_marks": 0, "ambiguous": 0, "low_confidence": 0}\','
         " false, now(), :deleted)",
-        id=sheet_id,
-        t=world.tenant.id,
         g=guide["id"],
         d=document_id,
         b=batch_id,
-        deleted=datetime.now(UTC) if deleted else None,
+        deleted=deleted,
     )
     return {
         "id": str(sheet_id),
@@ -1282,10 +1115,6 @@ async def _marking_sheet(
         "batch_id": str(batch_id),
         "question": "1",
     }
-
-
-async def _deleted_marking_sheet(world: World, client: httpx.AsyncClient) -> dict[str, str]:
-    return await _marking_sheet(world, client, deleted=True)
 
 
 async def _marking_inputs(world: World, client: httpx.AsyncClient) -> dict[str, str]:
@@ -1319,43 +1148,18 @@ MARKING_ROUTES: list[Route] = [
     Route("GET", "/api/v1/marking/guides", "marking:read"),
     Route("POST", "/api/v1/marking/guides", "marking:write", 201, body=_new_marking_guide),
     Route("POST", "/api/v1/marking/guides/import", "marking:write", 201, files=_marking_guide_file),
-    Route("GET", "/api/v1/marking/guides/{id}", "marking:read", setup=_marking_guide, item=True),
-    Route(
-        "PATCH",
+    *_resource(
         "/api/v1/marking/guides/{id}",
+        "marking:read",
         "marking:write",
-        body=lambda world, params: {"title": "Renamed"},
-        setup=_marking_guide,
-        item=True,
+        _marking_guide,
+        patch=lambda world, params: {"title": "Renamed"},
     ),
-    Route(
-        "DELETE",
-        "/api/v1/marking/guides/{id}",
-        "marking:write",
-        204,
-        setup=_marking_guide,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/marking/guides/{id}/restore",
-        "marking:write",
-        setup=_deleted_marking_guide,
-        item=True,
-    ),
-    Route(
-        "GET",
+    *_reads(
+        "marking:read",
+        _marking_guide,
         "/api/v1/marking/guides/{id}/sheet.pdf",
-        "marking:read",
-        setup=_marking_guide,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/marking/guides/{id}/sheet.json",
-        "marking:read",
-        setup=_marking_guide,
-        item=True,
     ),
     Route("GET", "/api/v1/marking/sheets", "marking:read"),
     Route(
@@ -1367,22 +1171,7 @@ MARKING_ROUTES: list[Route] = [
         setup=_marking_inputs,
         overrides=_FOREIGN_INPUTS,
     ),
-    Route("GET", "/api/v1/marking/sheets/{id}", "marking:read", setup=_marking_sheet, item=True),
-    Route(
-        "DELETE",
-        "/api/v1/marking/sheets/{id}",
-        "marking:write",
-        204,
-        setup=_marking_sheet,
-        item=True,
-    ),
-    Route(
-        "POST",
-        "/api/v1/marking/sheets/{id}/restore",
-        "marking:write",
-        setup=_deleted_marking_sheet,
-        item=True,
-    ),
+    *_resource("/api/v1/marking/sheets/{id}", "marking:read", "marking:write", _marking_sheet),
     Route(
         "PATCH",
         "/api/v1/marking/sheets/{id}/questions/{question}",
@@ -1406,13 +1195,7 @@ MARKING_ROUTES: list[Route] = [
         setup=_marking_sheet,
         item=True,
     ),
-    Route(
-        "GET",
-        "/api/v1/marking/sheets/{id}/report",
-        "marking:read",
-        setup=_marking_sheet,
-        item=True,
-    ),
+    *_reads("marking:read", _marking_sheet, "/api/v1/marking/sheets/{id}/report"),
     Route("GET", "/api/v1/marking/batches", "marking:read"),
     Route(
         "POST",
@@ -1423,19 +1206,11 @@ MARKING_ROUTES: list[Route] = [
         setup=_marking_inputs,
         overrides=_FOREIGN_INPUTS,
     ),
-    Route(
-        "GET",
+    *_reads(
+        "marking:read",
+        _marking_sheet,
         "/api/v1/marking/batches/{batch_id}",
-        "marking:read",
-        setup=_marking_sheet,
-        item=True,
-    ),
-    Route(
-        "GET",
         "/api/v1/marking/batches/{batch_id}/results.csv",
-        "marking:read",
-        setup=_marking_sheet,
-        item=True,
     ),
 ]
 ROUTES += MARKING_ROUTES

@@ -21,15 +21,6 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ["marking_guides", "marking_batches", "marking_sheets"]
 
 
-def _base() -> list[sa.Column]:  # type: ignore[type-arg]
-    return [
-        sa.Column("id", sa.UUID(), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    ]
-
-
 def _soft_delete() -> list[sa.Column]:  # type: ignore[type-arg]
     return [
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
@@ -38,10 +29,9 @@ def _soft_delete() -> list[sa.Column]:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
-    role = rls.app_role()
     op.create_table(
         "marking_guides",
-        *_base(),
+        *rls.tenant_columns(),
         *_soft_delete(),
         sa.Column("title", sa.String(500), nullable=False),
         sa.Column("subject", sa.String(200), nullable=True),
@@ -61,7 +51,7 @@ def upgrade() -> None:
 
     op.create_table(
         "marking_batches",
-        *_base(),
+        *rls.tenant_columns(),
         sa.Column("guide_id", sa.UUID(), sa.ForeignKey("marking_guides.id", ondelete="CASCADE"), nullable=False),
         sa.Column("document_id", sa.UUID(), nullable=True),
         sa.Column("pages_per_sheet", sa.Integer(), nullable=True),
@@ -74,7 +64,7 @@ def upgrade() -> None:
 
     op.create_table(
         "marking_sheets",
-        *_base(),
+        *rls.tenant_columns(),
         *_soft_delete(),
         sa.Column("guide_id", sa.UUID(), sa.ForeignKey("marking_guides.id", ondelete="CASCADE"), nullable=False),
         sa.Column("document_id", sa.UUID(), nullable=False),
@@ -104,14 +94,8 @@ def upgrade() -> None:
     op.create_index("ix_marking_sheets_tenant_status", "marking_sheets", ["tenant_id", "status"])
     op.create_index("ix_marking_sheets_tenant_student", "marking_sheets", ["tenant_id", "student_id"])
 
-    for table in TABLES:
-        op.execute(rls.grant_read_write(table, role))
-        for statement in rls.tenant_policy(table):
-            op.execute(statement)
+    rls.make_tenant_owned(TABLES)
 
 
 def downgrade() -> None:
-    for table in reversed(TABLES):
-        for statement in rls.drop_tenant_policy(table):
-            op.execute(statement)
-        op.drop_table(table)
+    rls.drop_tenant_owned(TABLES)

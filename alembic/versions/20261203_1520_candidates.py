@@ -30,12 +30,7 @@ CANDIDATE_SEARCH_VECTOR = (
 
 
 def _common(*, soft_delete: bool = True, versioned: bool = True) -> list[sa.Column]:  # type: ignore[type-arg]
-    columns = [
-        sa.Column("id", sa.UUID(), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    ]
+    columns = rls.tenant_columns()
     if soft_delete:
         columns += [
             sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
@@ -51,8 +46,6 @@ def _array(name: str, item: sa.types.TypeEngine) -> sa.Column:  # type: ignore[t
 
 
 def upgrade() -> None:
-    role = rls.app_role()
-
     op.create_table(
         "candidates",
         *_common(),
@@ -129,14 +122,8 @@ def upgrade() -> None:
         "ix_candidate_skills_tenant_created", "candidate_skills", ["tenant_id", "created_at", "id"]
     )
 
-    for table in TENANT_OWNED:
-        op.execute(rls.grant_read_write(table, role))
-        for statement in rls.tenant_policy(table):
-            op.execute(statement)
+    rls.make_tenant_owned(TENANT_OWNED)
 
 
 def downgrade() -> None:
-    for table in reversed(TENANT_OWNED):
-        for statement in rls.drop_tenant_policy(table):
-            op.execute(statement)
-        op.drop_table(table)
+    rls.drop_tenant_owned(TENANT_OWNED)

@@ -49,7 +49,6 @@ def _search_vector(expression: str) -> None:
 
 
 def upgrade() -> None:
-    role = rls.app_role()
     op.add_column("documents", sa.Column("document_type", sa.String(20), nullable=True))
     op.add_column("documents", sa.Column("extracted_data", postgresql.JSONB(), nullable=True))
     op.add_column("documents", sa.Column("extraction", postgresql.JSONB(), nullable=True))
@@ -83,10 +82,7 @@ def upgrade() -> None:
 
     op.create_table(
         "document_pages",
-        sa.Column("id", sa.UUID(), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+        *rls.tenant_columns(),
         sa.Column("document_id", sa.UUID(), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("method", sa.String(10), nullable=False),
@@ -103,15 +99,11 @@ def upgrade() -> None:
         ["tenant_id", "document_id", "number"],
         unique=True,
     )
-    for statement in rls.tenant_policy("document_pages"):
-        op.execute(statement)
-    op.execute(rls.grant_read_write("document_pages", role))
+    rls.make_tenant_owned(["document_pages"])
 
 
 def downgrade() -> None:
-    for statement in rls.drop_tenant_policy("document_pages"):
-        op.execute(statement)
-    op.drop_table("document_pages")
+    rls.drop_tenant_owned(["document_pages"])
     _search_vector(OLD_SEARCH_VECTOR)
     for index in (
         "ix_documents_metadata",

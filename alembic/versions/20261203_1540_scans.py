@@ -22,21 +22,10 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ["segmentations", "segments", "segment_files"]
 
 
-def _common() -> list[sa.Column]:  # type: ignore[type-arg]
-    return [
-        sa.Column("id", sa.UUID(), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    ]
-
-
 def upgrade() -> None:
-    role = rls.app_role()
-
     op.create_table(
         "segmentations",
-        *_common(),
+        *rls.tenant_columns(),
         sa.Column("case_id", sa.UUID(), nullable=False),
         sa.Column("document_id", sa.UUID(), nullable=False),
         sa.Column("job_id", sa.UUID(), nullable=True),
@@ -66,7 +55,7 @@ def upgrade() -> None:
 
     op.create_table(
         "segments",
-        *_common(),
+        *rls.tenant_columns(),
         sa.Column(
             "segmentation_id", sa.UUID(), sa.ForeignKey("segmentations.id", ondelete="CASCADE"), nullable=False
         ),
@@ -90,7 +79,7 @@ def upgrade() -> None:
 
     op.create_table(
         "segment_files",
-        *_common(),
+        *rls.tenant_columns(),
         sa.Column("segment_id", sa.UUID(), sa.ForeignKey("segments.id", ondelete="CASCADE"), nullable=False),
         sa.Column("format", sa.String(10), nullable=False),
         sa.Column("content_type", sa.String(100), nullable=False),
@@ -102,14 +91,8 @@ def upgrade() -> None:
         "uq_segment_files_tenant_segment_format", "segment_files", ["tenant_id", "segment_id", "format"], unique=True
     )
 
-    for table in TABLES:
-        op.execute(rls.grant_read_write(table, role))
-        for statement in rls.tenant_policy(table):
-            op.execute(statement)
+    rls.make_tenant_owned(TABLES)
 
 
 def downgrade() -> None:
-    for table in reversed(TABLES):
-        for statement in rls.drop_tenant_policy(table):
-            op.execute(statement)
-        op.drop_table(table)
+    rls.drop_tenant_owned(TABLES)

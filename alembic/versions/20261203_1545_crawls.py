@@ -21,25 +21,14 @@ depends_on: str | Sequence[str] | None = None
 TENANT_OWNED = ["crawls", "crawl_pages", "crawl_exports"]
 
 
-def _common() -> list[sa.Column]:  # type: ignore[type-arg]
-    return [
-        sa.Column("id", sa.UUID(), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("tenant_id", sa.UUID(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    ]
-
-
 def _crawl_fk() -> sa.Column:  # type: ignore[type-arg]
     return sa.Column("crawl_id", sa.UUID(), sa.ForeignKey("crawls.id", ondelete="CASCADE"), nullable=False)
 
 
 def upgrade() -> None:
-    role = rls.app_role()
-
     op.create_table(
         "crawls",
-        *_common(),
+        *rls.tenant_columns(),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("title", sa.String(500), nullable=True),
         sa.Column("status", sa.String(20), server_default="queued", nullable=False),
@@ -62,7 +51,7 @@ def upgrade() -> None:
 
     op.create_table(
         "crawl_pages",
-        *_common(),
+        *rls.tenant_columns(),
         _crawl_fk(),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("final_url", sa.Text(), nullable=True),
@@ -92,7 +81,7 @@ def upgrade() -> None:
 
     op.create_table(
         "crawl_exports",
-        *_common(),
+        *rls.tenant_columns(),
         _crawl_fk(),
         sa.Column("format", sa.String(10), nullable=False),
         sa.Column("name", sa.String(100), nullable=False),
@@ -106,14 +95,8 @@ def upgrade() -> None:
         "uq_crawl_exports_tenant_crawl_format", "crawl_exports", ["tenant_id", "crawl_id", "format"], unique=True
     )
 
-    for table in TENANT_OWNED:
-        op.execute(rls.grant_read_write(table, role))
-        for statement in rls.tenant_policy(table):
-            op.execute(statement)
+    rls.make_tenant_owned(TENANT_OWNED)
 
 
 def downgrade() -> None:
-    for table in reversed(TENANT_OWNED):
-        for statement in rls.drop_tenant_policy(table):
-            op.execute(statement)
-        op.drop_table(table)
+    rls.drop_tenant_owned(TENANT_OWNED)

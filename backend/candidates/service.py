@@ -18,6 +18,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
+from backend.audit.soft_delete import SoftDeletion
 from backend.candidates import archive
 from backend.candidates.cv_parser import ParsedCV, normalise_phone, parse_cv
 from backend.candidates.dates import total_months
@@ -116,6 +117,14 @@ async def _entry_chunks(handle: zipfile.ZipFile, info: zipfile.ZipInfo) -> Async
     iterator: Iterator[bytes] = archive.read_entry(handle, info)
     while chunk := await asyncio.to_thread(next, iterator, b""):
         yield chunk
+
+
+CANDIDATE_DELETION = SoftDeletion(
+    CandidateRepository, "candidate", "candidate.deleted", "candidate.restored"
+)
+REQUISITION_DELETION = SoftDeletion(
+    RequisitionRepository, "requisition", "requisition.deleted", "requisition.restored"
+)
 
 
 class CandidateService:
@@ -435,20 +444,12 @@ class CandidateService:
         return candidate
 
     async def delete(self, session: AsyncSession, actor: Actor, candidate_id: UUID) -> None:
-        repository = CandidateRepository(session)
-        candidate = await repository.get_or_raise(candidate_id)
-        await repository.soft_delete(candidate, by=actor.id)
-        await audit_service.record(session, actor, "candidate.deleted", "candidate", candidate.id)
+        candidate = await CANDIDATE_DELETION.delete(session, actor, candidate_id)
         emit(session, "candidate.updated", candidate_event(candidate, changes=["deleted_at"]))
 
     async def restore(self, session: AsyncSession, actor: Actor, candidate_id: UUID) -> Candidate:
-        repository = CandidateRepository(session)
-        candidate = await repository.get_or_raise(candidate_id, include_deleted=True)
-        if candidate.deleted_at is not None:
-            await repository.restore(candidate)
-            await audit_service.record(
-                session, actor, "candidate.restored", "candidate", candidate.id
-            )
+        candidate, restored = await CANDIDATE_DELETION.restore(session, actor, candidate_id)
+        if restored:
             emit(session, "candidate.updated", candidate_event(candidate, changes=["deleted_at"]))
         return candidate
 
@@ -628,23 +629,12 @@ class CandidateService:
     async def delete_requisition(
         self, session: AsyncSession, actor: Actor, requisition_id: UUID
     ) -> None:
-        repository = RequisitionRepository(session)
-        requisition = await repository.get_or_raise(requisition_id)
-        await repository.soft_delete(requisition, by=actor.id)
-        await audit_service.record(
-            session, actor, "requisition.deleted", "requisition", requisition.id
-        )
+        await REQUISITION_DELETION.delete(session, actor, requisition_id)
 
     async def restore_requisition(
         self, session: AsyncSession, actor: Actor, requisition_id: UUID
     ) -> Requisition:
-        repository = RequisitionRepository(session)
-        requisition = await repository.get_or_raise(requisition_id, include_deleted=True)
-        if requisition.deleted_at is not None:
-            await repository.restore(requisition)
-            await audit_service.record(
-                session, actor, "requisition.restored", "requisition", requisition.id
-            )
+        requisition, _ = await REQUISITION_DELETION.restore(session, actor, requisition_id)
         return requisition
 
     async def matches(

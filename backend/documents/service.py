@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.audit.service import Actor, audit_service
+from backend.audit.soft_delete import SoftDeletion
 from backend.documents.content import InspectedStream, sanitise_filename
 from backend.documents.intelligence.extract import DocumentText, OcrMode, PageReader, docx_text
 from backend.documents.intelligence.fields import ExtractedFields
@@ -201,6 +202,11 @@ def document_event(document: Document) -> dict[str, Any]:
         "status": document.status,
         "case_id": str(document.case_id) if document.case_id else None,
     }
+
+
+DOCUMENT_DELETION = SoftDeletion(
+    DocumentRepository, "document", "document.deleted", "document.restored"
+)
 
 
 class DocumentService:
@@ -573,27 +579,28 @@ class DocumentService:
         return document
 
     async def delete(self, session: AsyncSession, actor: Actor, document_id: UUID) -> None:
-        repository = DocumentRepository(session)
-        document = await repository.get_or_raise(document_id)
-        await repository.soft_delete(document, by=actor.id)
-        await audit_service.record(session, actor, "document.deleted", "document", document.id)
+        document = await DOCUMENT_DELETION.delete(session, actor, document_id)
         emit(session, "document.deleted", document_event(document))
 
     async def restore(self, session: AsyncSession, actor: Actor, document_id: UUID) -> Document:
-        repository = DocumentRepository(session)
-        document = await repository.get_or_raise(document_id, include_deleted=True)
-        if document.deleted_at is None:
-            return document
-        if not document.is_duplicate:
-            existing = await repository.live_with_sha256(document.sha256)
-            if existing is not None:
-                raise DuplicateDocument(
-                    "A live document with the same content exists",
-                    existing_id=str(existing.id),
-                )
-        await repository.restore(document)
-        await audit_service.record(session, actor, "document.restored", "document", document.id)
-        emit(session, "document.updated", {**document_event(document), "changes": ["deleted_at"]})
+        async def no_live_copy(document: Document) -> None:
+            """Only a copy kept on purpose (`is_duplicate`) comes back beside
+            a live document with the same content."""
+            if not document.is_duplicate:
+                existing = await DocumentRepository(session).live_with_sha256(document.sha256)
+                if existing is not None:
+                    raise DuplicateDocument(
+                        "A live document with the same content exists",
+                        existing_id=str(existing.id),
+                    )
+
+        document, restored = await DOCUMENT_DELETION.restore(
+            session, actor, document_id, check=no_live_copy
+        )
+        if restored:
+            emit(
+                session, "document.updated", {**document_event(document), "changes": ["deleted_at"]}
+            )
         return document
 
     async def announce_change(

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor, audit_service
+from backend.audit.soft_delete import SoftDeletion
 from backend.documents.content import DOCX, PDF, sniff
 from backend.documents.models import Document
 from backend.documents.service import document_service
@@ -122,6 +123,14 @@ class MarkingWork:
     extracted_text: str | None
     first_page: int | None
     page_count: int | None
+
+
+GUIDE_DELETION = SoftDeletion(
+    GuideRepository, "marking_guide", "marking.guide_deleted", "marking.guide_restored"
+)
+SHEET_DELETION = SoftDeletion(
+    SheetRepository, "marking_sheet", "marking.sheet_deleted", "marking.sheet_restored"
+)
 
 
 class GuideService:
@@ -236,21 +245,10 @@ class GuideService:
         return guide
 
     async def delete(self, session: AsyncSession, actor: Actor, guide_id: UUID) -> None:
-        repository = GuideRepository(session)
-        guide = await repository.get_or_raise(guide_id)
-        await repository.soft_delete(guide, by=actor.id)
-        await audit_service.record(
-            session, actor, "marking.guide_deleted", "marking_guide", guide.id
-        )
+        await GUIDE_DELETION.delete(session, actor, guide_id)
 
     async def restore(self, session: AsyncSession, actor: Actor, guide_id: UUID) -> MarkingGuide:
-        repository = GuideRepository(session)
-        guide = await repository.get_or_raise(guide_id, include_deleted=True)
-        if guide.deleted_at is not None:
-            await repository.restore(guide)
-            await audit_service.record(
-                session, actor, "marking.guide_restored", "marking_guide", guide.id
-            )
+        guide, _ = await GUIDE_DELETION.restore(session, actor, guide_id)
         return guide
 
     def layout(self, guide: MarkingGuide, student_id: str | None = None) -> SheetLayout:
@@ -369,21 +367,10 @@ class SheetService:
         return await repository.paginate(repository.filtered(**filters), query)
 
     async def delete(self, session: AsyncSession, actor: Actor, sheet_id: UUID) -> None:
-        repository = SheetRepository(session)
-        sheet = await repository.get_or_raise(sheet_id)
-        await repository.soft_delete(sheet, by=actor.id)
-        await audit_service.record(
-            session, actor, "marking.sheet_deleted", "marking_sheet", sheet.id
-        )
+        await SHEET_DELETION.delete(session, actor, sheet_id)
 
     async def restore(self, session: AsyncSession, actor: Actor, sheet_id: UUID) -> MarkingSheet:
-        repository = SheetRepository(session)
-        sheet = await repository.get_or_raise(sheet_id, include_deleted=True)
-        if sheet.deleted_at is not None:
-            await repository.restore(sheet)
-            await audit_service.record(
-                session, actor, "marking.sheet_restored", "marking_sheet", sheet.id
-            )
+        sheet, _ = await SHEET_DELETION.restore(session, actor, sheet_id)
         return sheet
 
     async def _scored(self, session: AsyncSession, sheet_id: UUID) -> MarkingSheet:
