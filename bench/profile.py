@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import signal
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bench.load import pinned
@@ -25,24 +28,52 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
+def _command(pid: int, output: Path, rate: int, duration: float | None) -> list[str]:
+    tool = py_spy()
+    if tool is None:
+        raise RuntimeError("py-spy is not installed (pip install py-spy)")
+    command = [tool, "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking"]
+    if duration is not None:
+        command += ["--duration", str(max(1, round(duration)))]
+    return [*command, "--format", "raw", "--output", str(output)]
+
+
+async def _finish(process: asyncio.subprocess.Process) -> None:
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-1000:]}")
+
+
 async def record(
     pid: int, duration: float, output: Path, *, rate: int = 200, cpus: str | None = None
 ) -> None:
     """Samples process `pid` for `duration` seconds into `output`: collapsed
     stacks, one per line with its count (flamegraph.pl and speedscope read it)."""
-    tool = py_spy()
-    if tool is None:
-        raise RuntimeError("py-spy is not installed (pip install py-spy)")
-    command = [
-        tool, "record", "--pid", str(pid), "--duration", str(max(1, round(duration))),
-        "--rate", str(rate), "--nonblocking", "--format", "raw", "--output", str(output),
-    ]  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        *pinned(command, cpus), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        *pinned(_command(pid, output, rate, duration), cpus),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-1000:]}")
+    await _finish(process)
+
+
+@asynccontextmanager
+async def sampling(
+    pid: int, output: Path, *, rate: int = 200, cpus: str | None = None
+) -> AsyncIterator[None]:
+    """Samples process `pid` into `output` for as long as the block runs (a
+    custom scenario, whose length is its own); py-spy writes on SIGINT."""
+    process = await asyncio.create_subprocess_exec(
+        *pinned(_command(pid, output, rate, None), cpus),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        await _finish(process)
 
 
 def _parse(frame: str) -> tuple[str, str]:

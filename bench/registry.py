@@ -98,6 +98,7 @@ class CustomScenario:
     setup: Callable[[BenchContext], Awaitable[None]] | None = None
     target_ratio: float | None = None
     description: str = ""
+    profile: bool = False  # with --profile, sample the app server while it runs
 
 
 Scenario = HttpScenario | CustomScenario

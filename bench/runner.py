@@ -122,7 +122,16 @@ async def run_one(
         return await run_http(scenario, context, tool=tool, warmup=warmup)
     # Custom scenarios bound themselves; this is the backstop.
     limit = context.options.duration * 10 + 300
-    return await asyncio.wait_for(scenario.run(context, context.options), timeout=limit)
+    run = asyncio.wait_for(scenario.run(context, context.options), timeout=limit)
+    if not scenario.profile or context.profile_dir is None or context.app_pid is None:
+        return await run
+    context.profile_dir.mkdir(parents=True, exist_ok=True)
+    stacks = context.profile_dir / f"{scenario.name}.txt"
+    async with profile.sampling(context.app_pid, stacks, cpus=context.pinning.client):
+        measurement = await run
+    measurement.details["profile"] = str(stacks)
+    measurement.details["profile_summary"] = profile.summarize(stacks)
+    return measurement
 
 
 def combine(rounds: list[Measurement]) -> Measurement:
@@ -145,6 +154,13 @@ def combine(rounds: list[Measurement]) -> Measurement:
         errors=sum(m.errors for m in rounds),
         details={
             **first.details,
+            **{
+                key: statistics.median(m.details[key] for m in rounds)
+                for key, value in first.details.items()
+                if isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and all(isinstance(m.details.get(key), int | float) for m in rounds)
+            },
             "samples": [m.throughput for m in rounds],
             "errors": [m.details.get("errors", m.errors) for m in rounds],
         },

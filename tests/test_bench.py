@@ -6,10 +6,14 @@ Only counts and the shape of the figures are asserted, never timings or ratios.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,9 +25,12 @@ from sqlalchemy import insert
 
 from backend.documents.models import Document
 from backend.kit.db import tenant_scope
+from backend.kit.security.jwt import issue_access_token
+from backend.settings import Settings
+from bench import transfer
 from bench.baseline_app import create_app as create_baseline
 from bench.load import drive, wrk_available, wrk_script
-from bench.profile import summarize
+from bench.profile import py_spy, summarize
 from bench.registry import (
     CustomScenario,
     HttpScenario,
@@ -35,7 +42,7 @@ from bench.registry import (
     select,
 )
 from bench.report import as_json, table
-from bench.runner import run_all
+from bench.runner import combine, run_all, run_one
 from bench.services import Server, app_environment
 from tests.factories import bearer_headers, make_tenant
 from tests.support.server import ROOT, clean_env
@@ -287,3 +294,95 @@ async def test_naive_stack_lists_the_callers_documents_and_refuses_bad_tokens(
     assert [item["title"] for item in mine.json()] == ["second", "first"]
     assert theirs.json() == []
     assert forged.status_code == 401
+
+
+async def test_transfer_client_sends_and_receives_whole_files_through_the_app(
+    app: Any, server: Server
+) -> None:
+    """bench/transfer.py, the client of the MB/s scenarios: an upload sent in
+    several 1 MiB pieces becomes a document of the right size and sha256, and
+    a download counts every byte of it."""
+    tenant = await make_tenant(app)
+    server_settings = Settings(**{key.lower(): value for key, value in server.env.items()})  # type: ignore[arg-type]
+    token, _ = issue_access_token(
+        server_settings,
+        user_id=tenant.owner.id,
+        tenant_id=tenant.id,
+        session_id=uuid.uuid4(),
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    data = b"%PDF-1.7\n" + os.urandom(3 * transfer.PIECE + 12345)
+    sent = await asyncio.to_thread(
+        transfer.upload,
+        server.url,
+        "/api/v1/documents",
+        headers,
+        field="file",
+        filename="transfer.pdf",
+        content_type="application/pdf",
+        data=data,
+    )
+    assert sent.status == 201, sent.body
+    document = json.loads(sent.body)
+    assert document["size"] == len(data)
+    assert document["sha256"] == hashlib.sha256(data).hexdigest()
+    received = await asyncio.to_thread(
+        transfer.download, server.url, f"/api/v1/documents/{document['id']}/content", headers
+    )
+    assert (received.status, received.size, received.body) == (200, len(data), b"")
+    missing = await asyncio.to_thread(
+        transfer.download, server.url, f"/api/v1/documents/{uuid.uuid4()}/content", headers
+    )
+    assert missing.status == 404
+
+
+def test_combined_rounds_report_the_median_of_numeric_details() -> None:
+    rounds = [
+        Measurement(throughput=t, details={"server_cpu_s": cpu, "file_mb": 100, "tool": tool})
+        for t, cpu, tool in ((1.0, 0.5, "a"), (3.0, 0.3, "b"), (2.0, 0.4, "c"))
+    ]
+    combined = combine(rounds)
+    assert combined.throughput == 2.0
+    assert combined.details["server_cpu_s"] == 0.4
+    assert combined.details["file_mb"] == 100
+    assert combined.details["tool"] == "a"
+    assert combined.details["samples"] == [1.0, 3.0, 2.0]
+
+
+@pytest.mark.skipif(py_spy() is None, reason="no py-spy")
+async def test_profiled_custom_scenario_samples_the_app_while_it_runs(tmp_path: Path) -> None:
+    """`--profile` on a custom scenario marked `profile=True`: py-spy samples
+    the app process while the scenario runs, and only then."""
+    busy = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time\nwhile True: sum(range(10000)); time.sleep(0)"
+    )
+
+    async def scenario(context: Any, options: RunOptions) -> Measurement:
+        await asyncio.sleep(1.5)
+        return Measurement(throughput=1.0, unit="MB/s")
+
+    context = SimpleNamespace(
+        options=RunOptions(duration=1, connections=1),
+        profile_dir=tmp_path / "profile",
+        app_pid=busy.pid,
+        pinning=SimpleNamespace(client=None),
+    )
+    try:
+        measurement = await run_one(
+            CustomScenario("transfer", scenario, profile=True),
+            context,  # type: ignore[arg-type]
+            tool="python",
+            warmup=0,
+        )
+        unprofiled = await run_one(
+            CustomScenario("plain", scenario),
+            context,  # type: ignore[arg-type]
+            tool="python",
+            warmup=0,
+        )
+    finally:
+        busy.kill()
+        await busy.wait()
+    assert measurement.details["profile"] == str(tmp_path / "profile" / "transfer.txt")
+    assert "busy samples" in measurement.details["profile_summary"]
+    assert "profile" not in unprofiled.details

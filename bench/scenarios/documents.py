@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from backend.kit.pagination import SortSpec, encode_cursor
+from bench import transfer
 from bench.context import BenchContext
 from bench.registry import CustomScenario, HttpScenario, Measurement, Request, RunOptions, register
 
@@ -88,45 +90,70 @@ async def disk_read(context: BenchContext, options: RunOptions) -> Measurement:
     return Measurement(throughput=best, unit="MB/s", count=ROUNDS)
 
 
+def _server_cpu(context: BenchContext) -> float | None:
+    """CPU seconds (user + system, all threads) the app server has used so far."""
+    if context.app_pid is None:
+        return None
+    fields = Path(f"/proc/{context.app_pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_per_transfer(context: BenchContext, before: float | None) -> dict[str, float]:
+    """`server_cpu_s`: the app's CPU seconds per transfer since `before`."""
+    after = _server_cpu(context)
+    if before is None or after is None:
+        return {}
+    return {"server_cpu_s": (after - before) / ROUNDS}
+
+
 async def api_upload(context: BenchContext, options: RunOptions) -> Measurement:
     data = context.state.setdefault("documents.payload", _payload())
     headers = await context.owner_headers()
     best = 0.0
-    async with httpx.AsyncClient(base_url=context.app_url, headers=headers, timeout=600) as http:
-        for _ in range(ROUNDS):
-            started = time.perf_counter()
-            answer = await http.post(
-                "/api/v1/documents",
-                params={"allow_duplicate": "true"},
-                files={"file": ("bench.pdf", data, "application/pdf")},
-            )
-            elapsed = time.perf_counter() - started
-            if answer.status_code != 201:
-                raise RuntimeError(f"upload answered {answer.status_code}: {answer.text[:300]}")
-            context.state["documents.uploaded"] = answer.json()["id"]
-            best = max(best, FILE_MB / elapsed)
-    return Measurement(throughput=best, unit="MB/s", count=ROUNDS, details={"file_mb": FILE_MB})
+    cpu = _server_cpu(context)
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        answer = await asyncio.to_thread(
+            transfer.upload,
+            context.app_url,
+            "/api/v1/documents?allow_duplicate=true",
+            headers,
+            field="file",
+            filename="bench.pdf",
+            content_type="application/pdf",
+            data=data,
+        )
+        elapsed = time.perf_counter() - started
+        if answer.status != 201:
+            raise RuntimeError(f"upload answered {answer.status}: {answer.body[:300]!r}")
+        context.state["documents.uploaded"] = json.loads(answer.body)["id"]
+        best = max(best, FILE_MB / elapsed)
+    return Measurement(
+        throughput=best,
+        unit="MB/s",
+        count=ROUNDS,
+        details={"file_mb": FILE_MB, **_cpu_per_transfer(context, cpu)},
+    )
 
 
 async def api_download(context: BenchContext, options: RunOptions) -> Measurement:
     if "documents.uploaded" not in context.state:
         await _unlimited_storage(context)
         await api_upload(context, RunOptions(duration=options.duration, connections=1))
-    document_id = context.state["documents.uploaded"]
+    path = f"/api/v1/documents/{context.state['documents.uploaded']}/content"
     headers = await context.owner_headers()
     best = 0.0
-    async with httpx.AsyncClient(base_url=context.app_url, headers=headers, timeout=600) as http:
-        for _ in range(ROUNDS):
-            started = time.perf_counter()
-            received = 0
-            async with http.stream("GET", f"/api/v1/documents/{document_id}/content") as answer:
-                async for chunk in answer.aiter_raw():
-                    received += len(chunk)
-            elapsed = time.perf_counter() - started
-            if received != FILE_MB * MB:
-                raise RuntimeError(f"downloaded {received} bytes")
-            best = max(best, FILE_MB / elapsed)
-    return Measurement(throughput=best, unit="MB/s", count=ROUNDS)
+    cpu = _server_cpu(context)
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        answer = await asyncio.to_thread(transfer.download, context.app_url, path, headers)
+        elapsed = time.perf_counter() - started
+        if answer.status != 200 or answer.size != FILE_MB * MB:
+            raise RuntimeError(f"download answered {answer.status} with {answer.size} bytes")
+        best = max(best, FILE_MB / elapsed)
+    return Measurement(
+        throughput=best, unit="MB/s", count=ROUNDS, details=_cpu_per_transfer(context, cpu)
+    )
 
 
 SEED_SQL = """
@@ -197,6 +224,7 @@ register(
         setup=_unlimited_storage,
         target_ratio=0.5,
         description=f"POST /api/v1/documents with a {FILE_MB} MB file (best of {ROUNDS})",
+        profile=True,
     ),
     CustomScenario(
         "disk-read-sha256",
@@ -209,6 +237,7 @@ register(
         baseline="disk-read-sha256",
         target_ratio=0.7,
         description=f"GET /api/v1/documents/{{id}}/content of {FILE_MB} MB (best of {ROUNDS})",
+        profile=True,
     ),
     HttpScenario(
         "documents-list",

@@ -12,6 +12,11 @@ from typing import Any
 # lowercase path segments of safe characters, no `..`, no leading slash.
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
+# Reads (downloads among them) come in pieces of this size. Measured with the
+# bench (a 100 MB download from local storage, one worker-thread read per
+# piece): 1 MiB pieces cost the server 0.05-0.07 s of CPU and 128 KiB ones
+# 0.12-0.19 s, and curl received 1 MiB pieces 1.6x faster. (httpx, itself the
+# bottleneck at 300-600 MB/s, showed no clear difference either way.)
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
 

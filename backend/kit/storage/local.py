@@ -25,8 +25,18 @@ from backend.kit.storage.base import (
     check_key,
 )
 
-# Writes are batched into 1 MiB buffers (as the disk baseline writes) before going to a thread.
+# Incoming chunks are gathered to 1 MiB (as the disk baseline writes), then
+# hashed and written by one worker-thread call: no joined copy, and the
+# sha256 (the costliest step) leaves the event loop. Measured with the bench
+# (server CPU per 100 MB upload): 0.36-0.47 s hashing on the loop and writing
+# a joined buffer, 0.31-0.36 s so; 256 KiB to 2 MiB batches alike, 4 MiB worse.
 _WRITE_BUFFER = 1024 * 1024
+
+
+def _hash_and_write(handle: BinaryIO, digest: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
+    handle.writelines(chunks)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -62,15 +72,14 @@ class LocalStorage(Storage):
             async for chunk in chunks:
                 if not chunk:
                     continue
-                digest.update(chunk)
                 buffer.append(chunk)
                 buffered += len(chunk)
                 size += len(chunk)
                 if buffered >= _WRITE_BUFFER:
-                    data, buffer, buffered = b"".join(buffer), [], 0
-                    await asyncio.to_thread(handle.write, data)
+                    await asyncio.to_thread(_hash_and_write, handle, digest, buffer)
+                    buffer, buffered = [], 0
             if buffer:
-                await asyncio.to_thread(handle.write, b"".join(buffer))
+                await asyncio.to_thread(_hash_and_write, handle, digest, buffer)
             await asyncio.to_thread(self._flush_and_close, handle)
         except BaseException:
             await asyncio.to_thread(self._abandon, handle, temp)
