@@ -29,7 +29,7 @@ from backend.documents.service import deny_include_deleted
 from backend.jobs.schemas import JobOut
 from backend.jobs.service import job_service
 from backend.kit.deps import AppSettings, DbSession, database_of
-from backend.kit.http import Blob, blob_response
+from backend.kit.http import BLOB_RESPONSES, Blob, blob_response
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
 from backend.kit.storage import get_storage
 
@@ -232,12 +232,7 @@ async def create_crawl_export(
 @router.get(
     "/{crawl_id}/exports/{format}",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        206: {"description": "The requested byte range"},
-        304: {"description": "Not modified (`If-None-Match`)"},
-        416: {"description": "Range not satisfiable"},
-    },
+    responses=BLOB_RESPONSES,
 )
 async def download_crawl_export(
     crawl_id: UUID,

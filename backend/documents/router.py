@@ -35,7 +35,7 @@ from backend.kit.body_limit import STREAMED_BODY
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
 from backend.kit.errors import NotFound, ValidationFailed
-from backend.kit.http import blob_response, etag_matches
+from backend.kit.http import BLOB_RESPONSES, blob_response, etag_matches
 from backend.kit.multipart import MultipartReader
 from backend.kit.pagination import CursorPage, ListParams, Page, page_json, sort_field
 from backend.kit.security.signing import DownloadUrl
@@ -313,12 +313,7 @@ async def _content_response(
 @router.get(
     "/{document_id}/content",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        206: {"description": "The requested byte range"},
-        304: {"description": "Not modified (`If-None-Match`)"},
-        416: {"description": "Range not satisfiable"},
-    },
+    responses=BLOB_RESPONSES,
 )
 async def get_document_content(
     document_id: UUID,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -22,6 +23,15 @@ _RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
 class RangeNotSatisfiable(DossierError):
     status, code = 416, "range_not_satisfiable"
+
+
+# The answers of a route serving a blob (`blob_response`), for OpenAPI.
+BLOB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+    206: {"description": "The requested byte range"},
+    304: {"description": "Not modified (`If-None-Match`)"},
+    416: {"description": "Range not satisfiable"},
+}
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -14,7 +14,7 @@ from backend.auth.principal import Principal
 from backend.documents.meshes import MeshFormat
 from backend.kit.db import tenant_scope
 from backend.kit.deps import AppSettings, DbSession
-from backend.kit.http import blob_response
+from backend.kit.http import BLOB_RESPONSES, blob_response
 from backend.kit.pagination import CursorPage, ListQuery, Page, list_query
 from backend.kit.security.signing import DownloadUrl, signed_url, verify_link
 from backend.kit.storage import get_storage
@@ -156,14 +156,6 @@ async def update_segment(
     return _segment_answer(response, answer)
 
 
-_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-    206: {"description": "The requested byte range"},
-    304: {"description": "Not modified (`If-None-Match`)"},
-    416: {"description": "Range not satisfiable"},
-}
-
-
 async def _file_response(
     request: Request,
     session: DbSession,
@@ -178,7 +170,7 @@ async def _file_response(
 @router.get(
     "/segments/{segment_id}/download/{format}",
     response_class=StreamingResponse,
-    responses=_DOWNLOAD_RESPONSES,
+    responses=BLOB_RESPONSES,
 )
 async def download_segment(
     segment_id: UUID,
@@ -213,7 +205,7 @@ async def get_segment_download_url(
 @router.get(
     "/segments/{segment_id}/download/{format}/signed",
     response_class=StreamingResponse,
-    responses=_DOWNLOAD_RESPONSES,
+    responses=BLOB_RESPONSES,
 )
 async def download_segment_signed(
     segment_id: UUID,
