@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, event, func, insert, select, text
+from sqlalchemy import Select, func, insert, select, text
 
 from backend.kit.db import Database, tenant_scope
 from backend.kit.listing import HotList
 from backend.kit.pagination import ListQuery, PageResult, SortSpec, decode_cursor
 from backend.users.models import User
 from tests.factories import make_tenant
+from tests.support.statements import user_page_cache_hits
 
 
 class CountingBuilder:
@@ -88,23 +89,11 @@ async def test_a_shape_is_built_once_and_answers_with_each_request_s_values(app:
     builder = CountingBuilder()
     users = HotList(User, builder)
     query = ListQuery(sort=SortSpec("created_at", True), keyset=True, page_size=50)
-    hits: list[bool] = []
-
-    def _record(
-        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: Any
-    ) -> None:
-        if "FROM users" in statement and "ORDER BY" in statement:  # the pages
-            hits.append(context.cache_hit == context.dialect.CACHE_HIT)
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", _record)
-    try:
+    with user_page_cache_hits(app) as hits:
         for _ in range(2):
             for tenant in tenants:
                 page = await _page(app, users, tenant.id, query)
                 assert {row["email"] for row in page.items} == await _live_emails(app, tenant.id)
-    finally:
-        event.remove(engine, "after_cursor_execute", _record)
     assert builder.built == 1
     assert len(hits) == 4
     assert hits[1:] == [True] * 3, hits

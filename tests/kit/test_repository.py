@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import String, event, insert, literal, select
+from sqlalchemy import String, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from backend.kit.db import tenant_scope
@@ -17,6 +17,7 @@ from backend.kit.repository import NoTenantScope
 from backend.users.models import User
 from backend.users.repository import UserRepository
 from tests.factories import make_tenant
+from tests.support.statements import user_page_cache_hits
 
 
 async def _seed_users(app: Any, tenant_id: uuid.UUID, count: int) -> None:
@@ -131,17 +132,7 @@ async def test_row_pages_reuse_the_compiled_statement_with_each_request_s_values
     tenants = [await make_tenant(app, name) for name in ("A", "B")]
     for tenant in tenants:
         await _seed_users(app, tenant.id, 3)
-    hits: list[bool] = []
-
-    def _record(
-        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: Any
-    ) -> None:
-        if "FROM users" in statement and "ORDER BY" in statement:  # the pages
-            hits.append(context.cache_hit == context.dialect.CACHE_HIT)
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", _record)
-    try:
+    with user_page_cache_hits(app) as hits:
         query = ListQuery(sort=SortSpec("created_at", True), keyset=True, page_size=10)
 
         async def emails(tenant_id: uuid.UUID, **filters: Any) -> set[str]:
@@ -177,5 +168,3 @@ async def test_row_pages_reuse_the_compiled_statement_with_each_request_s_values
         assert await emails(tenants[1].id, email_pattern=pattern) == set()
         assert hits[-1], hits
         assert await emails(tenants[0].id, active=False) == set()
-    finally:
-        event.remove(engine, "after_cursor_execute", _record)
