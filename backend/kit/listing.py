@@ -18,11 +18,10 @@ connection's transaction runs in the tenant's scope.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from operator import getitem
-from threading import Lock
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, inspect, or_, select
@@ -98,9 +97,7 @@ class HotList:
     def __init__(self, model: Any, build: Builder, *, max_shapes: int = 256) -> None:
         self.model = model
         self._build = build
-        self._max_shapes = max_shapes
-        self._shapes: OrderedDict[Hashable, _Statements] = OrderedDict()
-        self._lock = Lock()
+        self._statements = functools.lru_cache(maxsize=max_shapes)(self._make)
 
     async def page(
         self,
@@ -118,7 +115,7 @@ class HotList:
         after = query.after if query.keyset else None
         after_null = after is not None and after[0] is None
         statements = self._statements(
-            (given, flags, query.sort, query.keyset, after is not None, after_null)
+            given, flags, query.sort, query.keyset, after is not None, after_null
         )
         if not query.keyset:
             params[_OFFSET] = (query.page - 1) * query.page_size
@@ -135,19 +132,6 @@ class HotList:
         return keyset_page(
             list((await connection.execute(statements.page, params)).mappings()), query
         )
-
-    def _statements(self, key: tuple[Any, ...]) -> _Statements:
-        with self._lock:
-            found = self._shapes.get(key)
-            if found is not None:
-                self._shapes.move_to_end(key)
-                return found
-        made = self._make(*key)
-        with self._lock:
-            self._shapes[key] = made
-            while len(self._shapes) > self._max_shapes:
-                self._shapes.popitem(last=False)
-        return made
 
     def _make(
         self,
