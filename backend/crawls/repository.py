@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from backend.crawls.models import Crawl, CrawlExport, CrawlPage, PageStatus
 from backend.kit.db import current_tenant_id
-from backend.kit.repository import Repository
+from backend.kit.repository import Repository, tenant_total
 
 
 def _contains(column: Any, text: str) -> Any:
@@ -67,13 +67,8 @@ class CrawlRepository(Repository[Crawl]):
         """Stored Markdown of pages plus export files of the tenant `tenant_id`
         (an expression), of live and deleted crawls alike (their bytes stay
         until purged), as a scalar expression."""
-        pages = select(func.coalesce(func.sum(func.octet_length(CrawlPage.markdown)), 0)).where(
-            CrawlPage.tenant_id == tenant_id
-        )
-        files = select(func.coalesce(func.sum(CrawlExport.size), 0)).where(
-            CrawlExport.tenant_id == tenant_id
-        )
-        return pages.scalar_subquery() + files.scalar_subquery()
+        pages = tenant_total(func.octet_length(CrawlPage.markdown), CrawlPage.tenant_id, tenant_id)
+        return pages + tenant_total(CrawlExport.size, CrawlExport.tenant_id, tenant_id)
 
 
 class CrawlPageRepository(Repository[CrawlPage]):

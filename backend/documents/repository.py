@@ -26,7 +26,7 @@ from sqlalchemy.orm import undefer
 from backend.documents.models import Document, DocumentPage
 from backend.kit.models import uuid7
 from backend.kit.pagination import ListQuery, PageResult
-from backend.kit.repository import Repository
+from backend.kit.repository import Repository, tenant_total
 
 # What a list shows of a document (`DocumentOut`), read as plain rows: no ORM
 # instances to build and track, no storage key, owner or text columns.
@@ -200,11 +200,7 @@ class DocumentRepository(Repository[Document]):
     def storage_bytes_of(tenant_id: Any) -> Any:
         """Bytes held for the tenant `tenant_id` (a value or an expression):
         every document not yet purged, as a scalar subquery."""
-        return (
-            select(func.coalesce(func.sum(Document.size), 0))
-            .where(Document.tenant_id == tenant_id)
-            .scalar_subquery()
-        )
+        return tenant_total(Document.size, Document.tenant_id, tenant_id)
 
     @staticmethod
     def live_clause(document_id: Any) -> Any:

@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import Select, delete, func, or_, select, text
 
 from backend.jobs.models import NOTIFY_CHANNEL, Batch, Job, JobArtifact, JobLog, JobStatus
-from backend.kit.repository import Repository
+from backend.kit.repository import Repository, tenant_total
 
 
 class JobRepository(Repository[Job]):
@@ -50,11 +50,7 @@ class JobRepository(Repository[Job]):
     def artifact_bytes_of(tenant_id: Any) -> Any:
         """Bytes of the job artifacts of the tenant `tenant_id` (an
         expression), as a scalar subquery."""
-        return (
-            select(func.coalesce(func.sum(JobArtifact.size), 0))
-            .where(JobArtifact.tenant_id == tenant_id)
-            .scalar_subquery()
-        )
+        return tenant_total(JobArtifact.size, JobArtifact.tenant_id, tenant_id)
 
     async def purge(self, cutoff: datetime, tenant_ids: list[UUID]) -> tuple[int, list[str]]:
         """Hard-delete jobs soft-deleted before `cutoff` and every job of the

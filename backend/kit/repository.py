@@ -24,6 +24,14 @@ from backend.kit.pagination import ListQuery, PageResult
 M = TypeVar("M", bound=Base)
 
 
+def tenant_total(value: Any, tenant_column: Any, tenant_id: Any, *conditions: Any) -> Any:
+    """The sum of `value` over the rows whose `tenant_column` is `tenant_id`
+    (a value or an expression) and that meet `conditions`, 0 when none, as a
+    scalar subquery: a domain's share of a tenant's usage."""
+    total = select(func.coalesce(func.sum(value), 0))
+    return total.where(tenant_column == tenant_id, *conditions).scalar_subquery()
+
+
 class NoTenantScope(RuntimeError):
     """A tenant-owned table was queried outside any tenant or system scope."""
 

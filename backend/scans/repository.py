@@ -17,7 +17,7 @@ from sqlalchemy import Select, delete, func, not_, select
 
 from backend.kit.errors import NotFound
 from backend.kit.models import Base
-from backend.kit.repository import Repository
+from backend.kit.repository import Repository, tenant_total
 from backend.scans.models import ACTIVE, Segment, Segmentation, SegmentFile
 
 # A SQL condition on the expression of a document id (a column).
@@ -166,11 +166,7 @@ class SegmentFileRepository(Repository[SegmentFile]):
     def storage_bytes_of(tenant_id: Any) -> Any:
         """Bytes of the segment files of the tenant `tenant_id` (an
         expression), as a scalar subquery."""
-        return (
-            select(func.coalesce(func.sum(SegmentFile.size), 0))
-            .where(SegmentFile.tenant_id == tenant_id)
-            .scalar_subquery()
-        )
+        return tenant_total(SegmentFile.size, SegmentFile.tenant_id, tenant_id)
 
     async def of_segmentation(self, segmentation_id: UUID) -> list[SegmentFile]:
         stmt = self.select().where(

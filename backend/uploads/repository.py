@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, func, select
 
-from backend.kit.repository import Repository
+from backend.kit.repository import Repository, tenant_total
 from backend.uploads.models import Upload, UploadPart, UploadStatus
 
 
@@ -42,10 +42,8 @@ class UploadRepository(Repository[Upload]):
     def reserved_bytes_of(tenant_id: Any) -> Any:
         """The bytes the open uploads of the tenant `tenant_id` (an expression)
         declared, as a scalar subquery."""
-        return (
-            select(func.coalesce(func.sum(Upload.size), 0))
-            .where(Upload.tenant_id == tenant_id, Upload.status == UploadStatus.PENDING)
-            .scalar_subquery()
+        return tenant_total(
+            Upload.size, Upload.tenant_id, tenant_id, Upload.status == UploadStatus.PENDING
         )
 
     async def of_tenants(self, tenant_ids: list[UUID]) -> list[Upload]:
