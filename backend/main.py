@@ -110,6 +110,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.mailer.drain()
         await close_hub(app)
         configure_event_bus(enclosing_bus)
+        await app.state.db.settled()  # in-doubt commits still need their storage
         await release_storage(storage)
         await app.state.redis.aclose()
         await app.state.db.dispose()

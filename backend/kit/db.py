@@ -12,8 +12,10 @@ The scope's names are importable from here too (`tenant_scope`,
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -57,6 +59,7 @@ __all__ = [
     "create_sessionmaker",
     "current_system_scope",
     "current_tenant_id",
+    "on_outcome",
     "run_after_commit",
     "run_before_commit",
     "scope",
@@ -67,6 +70,14 @@ __all__ = [
 logger = logging.getLogger("dossier.db")
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+CURRENT_TRANSACTION_ID = text("SELECT pg_current_xact_id()")
+TRANSACTION_STATUS = text("SELECT pg_xact_status(:transaction_id)")
+
+# How long an in-doubt commit's outcome is asked of PostgreSQL before its
+# actions are given up (logged with the transaction id).
+SETTLE_DEADLINE_SECONDS = 120.0
+_ON_COMMITTED, _ON_ROLLED_BACK = "on_committed", "on_rolled_back"
 
 
 def async_url(url: str) -> URL:
@@ -142,8 +153,38 @@ def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(action)
 
 
+def on_outcome(
+    session: AsyncSession | Session,
+    *,
+    committed: AfterCommit,
+    rolled_back: AfterCommit | None = None,
+) -> None:
+    """Run `committed` once the transaction has committed, `rolled_back` once
+    it has not, even when COMMIT itself failed and the outcome is in doubt
+    (the connection dropped after PostgreSQL may have committed): then
+    `Database.transaction` asks PostgreSQL what became of the transaction
+    once it answers again, and runs the matching action. For effects outside
+    the database that must agree with it, such as blobs; `after_commit`'s
+    actions are dropped when COMMIT fails."""
+    session.info.setdefault(_ON_COMMITTED, []).append(committed)
+    if rolled_back is not None:
+        session.info.setdefault(_ON_ROLLED_BACK, []).append(rolled_back)
+
+
 async def run_after_commit(session: AsyncSession) -> None:
-    actions: list[AfterCommit] = session.info.pop("after_commit", [])
+    await _run(session.info.pop("after_commit", []) + session.info.pop(_ON_COMMITTED, []))
+
+
+def _unreachable(error: Exception) -> bool:
+    """PostgreSQL cannot be reached (yet): worth asking again."""
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        )
+    return isinstance(error, OSError | exc.TimeoutError)
+
+
+async def _run(actions: Iterable[AfterCommit]) -> None:
     for action in actions:
         try:
             await action()
@@ -171,6 +212,7 @@ class Database:
             pool_pre_ping=pool_pre_ping,
         )
         self.sessionmaker = create_sessionmaker(self.engine)
+        self._settling: set[asyncio.Task[None]] = set()
 
     def share(self, key: str, value: Any) -> None:
         """Put `value` in the `info` of every session made from now on: how a
@@ -186,16 +228,74 @@ class Database:
         commit; services and repositories flush at most.
         """
         async with self.sessionmaker() as session:
+            transaction_id: int | None = None
             try:
                 yield session
                 await run_before_commit(session)
+                if session.info.get(_ON_COMMITTED):
+                    transaction_id = await session.scalar(CURRENT_TRANSACTION_ID)
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 session.info.pop("before_commit", None)
                 session.info.pop("after_commit", None)
+                committed = session.info.pop(_ON_COMMITTED, [])
+                rolled_back = session.info.pop(_ON_ROLLED_BACK, [])
+                if transaction_id is None:
+                    await _run(rolled_back)
+                else:
+                    self._settle_later(transaction_id, committed, rolled_back)
                 raise
+        session.info.pop(_ON_ROLLED_BACK, None)
         await run_after_commit(session)
+
+    def _settle_later(
+        self, transaction_id: int, committed: list[AfterCommit], rolled_back: list[AfterCommit]
+    ) -> None:
+        """COMMIT was sent and failed: PostgreSQL may have committed. Ask it,
+        off the failing request, once it answers (`pg_xact_status`)."""
+        task = asyncio.get_running_loop().create_task(
+            self._settle(transaction_id, committed, rolled_back)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(
+        self, transaction_id: int, committed: list[AfterCommit], rolled_back: list[AfterCommit]
+    ) -> None:
+        deadline = time.monotonic() + SETTLE_DEADLINE_SECONDS
+        delay = 0.05
+        while time.monotonic() < deadline:
+            try:
+                async with self.engine.connect() as connection:
+                    status = await connection.scalar(
+                        TRANSACTION_STATUS, {"transaction_id": transaction_id}
+                    )
+            except Exception as error:
+                if not _unreachable(error):
+                    logger.exception("asking for a transaction's outcome failed")
+                    return
+                status = "unreachable"
+            if status == "committed":
+                await _run(committed)
+                return
+            if status == "aborted":
+                await _run(rolled_back)
+                return
+            if status is None:  # too old for PostgreSQL to remember
+                break
+            await asyncio.sleep(delay)  # unreachable, or the server still finishing it
+            delay = min(delay * 2, 2.0)
+        logger.error(
+            "the outcome of a transaction whose COMMIT failed is unknown; "
+            "its after-commit actions were not run",
+            extra={"transaction_id": transaction_id},
+        )
+
+    async def settled(self) -> None:
+        """Wait until every in-doubt commit is settled (before stopping)."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -233,4 +333,5 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.settled()
         await self.engine.dispose()

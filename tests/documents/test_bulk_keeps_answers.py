@@ -11,7 +11,6 @@ import httpx
 from sqlalchemy import text
 
 from backend.kit.db import system_scope
-from backend.kit.storage import drain_background
 from tests.documents.helpers import unique_pdf, upload
 from tests.factories import bearer_headers, make_tenant
 
@@ -58,7 +57,6 @@ async def test_a_failing_file_in_any_position_leaves_the_others_whole(
             statuses = [result["status"] for result in results]
             assert statuses.count(201) == 2, (kind, position, statuses)
             assert statuses[position] != 201
-            await drain_background()
             for (_, content, _), result in zip(files, results, strict=True):
                 if result["status"] != 201:
                     continue

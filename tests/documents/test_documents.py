@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.documents.schemas import DocumentOut
 from backend.kit.event_bus import EventBus
 from backend.kit.pagination import CursorPage, Page
-from backend.kit.storage import drain_background, get_storage
+from backend.kit.storage import get_storage
 from tests.documents.helpers import (
     PNG_BYTES,
     TEXT_BYTES,
@@ -34,7 +34,6 @@ async def owner(app: Any) -> dict[str, str]:
 
 
 async def _blob_count(app: Any) -> int:
-    await drain_background()
     root = get_storage(app.state.settings).root  # type: ignore[attr-defined]
     if not root.exists():
         return 0
@@ -212,7 +211,6 @@ async def test_size_limit_is_enforced_while_streaming(app: Any, settings: Any) -
             huge = await upload(client, headers, b"%PDF-" + b"x" * 6 * 1024 * 1024)
             assert huge.status_code == 413
     staging = get_storage(settings).root / ".staging"  # type: ignore[attr-defined]
-    await drain_background()
     assert not staging.exists() or list(staging.iterdir()) == []
 
 

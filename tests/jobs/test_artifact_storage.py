@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import text
 
 from backend.kit.db import system_scope
-from backend.kit.storage import drain_background, get_storage
+from backend.kit.storage import get_storage
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import running_worker, wait_for_job
 
@@ -31,7 +31,6 @@ async def test_a_retried_jobs_replaced_artifact_deletes_its_blob(
     job_id = job.json()["id"]
     async with running_worker(app, concurrency=1):
         assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
-        await drain_background()
         first = _blobs(app, tenant.id)
         assert len(first) == 1
         with system_scope("tests"):
@@ -43,7 +42,6 @@ async def test_a_retried_jobs_replaced_artifact_deletes_its_blob(
             await client.post(f"/api/v1/jobs/{job_id}/retry", headers=headers)
         ).status_code == 200
         assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
-    await drain_background()
     second = _blobs(app, tenant.id)
     assert len(second) == 1
     assert second != first
@@ -67,7 +65,6 @@ async def test_an_artifact_past_the_quota_fails_its_job(
     )
     async with running_worker(app, concurrency=1):
         done = await wait_for_job(client, headers, job.json()["id"])
-    await drain_background()
     assert done["status"] == "failed"
     assert "storage quota" in done["error"]
     assert done["attempts"] == 1
@@ -91,7 +88,6 @@ async def test_artifacts_are_purged_with_their_job(client: httpx.AsyncClient, ap
     async with running_worker(app, concurrency=1):
         for job_id in ids:
             assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
-    await drain_background()
     assert len(_blobs(app, tenant.id)) == 2
     doomed, kept = ids
     assert (await client.delete(f"/api/v1/jobs/{doomed}", headers=headers)).status_code == 204
@@ -107,7 +103,6 @@ async def test_artifacts_are_purged_with_their_job(client: httpx.AsyncClient, ap
     response = await client.post("/api/v1/admin/purge", headers=root)
     assert response.status_code == 200, response.text
     assert response.json()["purged"]["jobs"] == 1
-    await drain_background()
     blobs = _blobs(app, tenant.id)
     assert len(blobs) == 1
     assert f"/jobs/{kept}/" in blobs[0]

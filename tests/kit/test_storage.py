@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
+from sqlalchemy.engine import make_url
 
 from backend.kit.db import Database
 from backend.kit.storage import (
@@ -20,10 +21,11 @@ from backend.kit.storage import (
     Storage,
     commit_after_commit,
     delete_after_commit,
-    drain_background,
     key_for,
 )
+from backend.settings import Settings
 from tests.support.s3 import moto_endpoint, s3_storage
+from tests.support.tcp_proxy import CommitCuttingProxy
 
 __all__ = ["moto_endpoint"]  # the fixture, used through `storage`
 
@@ -141,7 +143,6 @@ async def test_blob_follows_the_transaction(app: Any, tmp_path: Path) -> None:
             await session.execute(text("SELECT 1"))
             commit_after_commit(session, storage, await storage.put_bytes(rolled_back, b"lost"))
             raise RuntimeError("rollback")
-    await drain_background()
     assert await storage.size(rolled_back) is None
     assert list(storage.staging.iterdir()) == []
 
@@ -155,3 +156,42 @@ async def test_blob_follows_the_transaction(app: Any, tmp_path: Path) -> None:
         await session.execute(text("SELECT 1"))
         delete_after_commit(session, storage, committed)
     assert await storage.size(committed) is None
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "aborted"])
+async def test_a_blob_follows_a_commit_in_doubt(
+    settings: Settings, database_url: str, owner_engine: Any, tmp_path: Path, committed: bool
+) -> None:
+    """The connection drops at COMMIT: the client cannot tell whether
+    PostgreSQL committed. The blob waits for PostgreSQL's own answer, so a
+    committed transaction keeps its blob and an aborted one leaves none."""
+    url = make_url(database_url)
+    if not url.host:
+        pytest.skip("the test PostgreSQL listens on a Unix socket only")
+    proxy = CommitCuttingProxy(url.host, url.port or 5432)
+    await proxy.start()
+    database = Database(
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        app_role=settings.db_app_role,
+        pool_size=1,
+        max_overflow=0,
+    )
+    storage = LocalStorage(tmp_path / "blobs")
+    key = key_for("a", "in-doubt")
+    try:
+        proxy.cut_next_commit(deliver=committed)
+        with pytest.raises(exc.DBAPIError):
+            async with database.transaction() as session:
+                transaction_id = await session.scalar(text("SELECT pg_current_xact_id()"))
+                commit_after_commit(session, storage, await storage.put_bytes(key, b"kept"))
+        await database.settled()
+    finally:
+        await database.dispose()
+        await proxy.stop()
+    async with owner_engine.connect() as connection:
+        status = await connection.scalar(
+            text("SELECT pg_xact_status(:id)"), {"id": transaction_id}
+        )
+    assert status == ("committed" if committed else "aborted")
+    assert await storage.size(key) == (4 if committed else None)
+    assert list(storage.staging.iterdir()) == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from backend.kit.storage import drain_background, get_storage
+from backend.kit.storage import get_storage
 from tests.jobs.helpers import running_worker, wait_for_job
 from tests.scans.meshes import EXTENSION, MIME
 
@@ -83,15 +83,12 @@ async def analysed_mesh(
 
 
 async def segment_blobs(app: Any, tenant_id: Any) -> list[str]:
-    """The tenant's segment files in (local) storage, once pending blob
-    commits and deletions ran."""
-    await drain_background()
+    """The tenant's segment files in (local) storage."""
     root = get_storage(app.state.settings).root / "tenants" / str(tenant_id) / "segments"
     return sorted(str(path) for path in root.rglob("*") if path.is_file()) if root.exists() else []
 
 
 async def staged_blobs(app: Any) -> set[str]:
     """Writes in (local) storage's staging area: not yet committed nor discarded."""
-    await drain_background()
     staging = get_storage(app.state.settings).staging
     return {entry.name for entry in staging.iterdir()} if staging.exists() else set()

@@ -1,10 +1,29 @@
-"""A loopback TCP proxy that tests stop and start to simulate an outage of
-PostgreSQL or Redis without touching the shared servers."""
+"""Loopback TCP proxies that tests stop and start to simulate an outage of
+PostgreSQL or Redis without touching the shared servers, or that cut one
+connection at its COMMIT."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from dataclasses import dataclass
+
+# A commit is a simple query ('Q', its length, the text and a NUL byte).
+_COMMIT = re.compile(rb"Q....COMMIT;?\x00", re.DOTALL)
+
+
+@dataclass(eq=False)
+class _Link:
+    """One proxied connection: the client's end and the server's."""
+
+    client: asyncio.StreamWriter
+    server: asyncio.StreamWriter
+
+    def cut(self) -> None:
+        for writer in (self.client, self.server):
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close()
 
 
 class TcpProxy:
@@ -38,19 +57,55 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update({writer, upstream_writer})
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        link = _Link(client=writer, server=upstream_writer)
+        for source, to_server in ((reader, True), (upstream_reader, False)):
+            task = asyncio.create_task(self._pipe(source, link, to_server))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, link: _Link, to_server: bool) -> None:
+        sink = link.server if to_server else link.client
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self._relayed(data, link, to_server):
+                    break
+                sink.write(data)
+                await sink.drain()
         except (OSError, asyncio.CancelledError):
             pass
         finally:
-            self._writers.discard(writer)
+            self._writers.discard(sink)
             with contextlib.suppress(OSError, RuntimeError):
-                writer.close()
+                sink.close()
+
+    def _relayed(self, data: bytes, link: _Link, to_server: bool) -> bool:
+        """Whether to pass `data` on; a proxy that refuses cuts `link`."""
+        return True
+
+
+class CommitCuttingProxy(TcpProxy):
+    """Cuts the next connection that sends COMMIT, either before PostgreSQL
+    sees it (the transaction aborts) or once PostgreSQL has answered it (the
+    transaction committed, but the client never hears so): an in-doubt
+    commit."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__(target_host, target_port)
+        self._armed: bool | None = None
+        self._answered: set[_Link] = set()
+
+    def cut_next_commit(self, *, deliver: bool) -> None:
+        self._armed = deliver
+
+    def _relayed(self, data: bytes, link: _Link, to_server: bool) -> bool:
+        if to_server and self._armed is not None and _COMMIT.search(data):
+            deliver, self._armed = self._armed, None
+            if deliver:
+                self._answered.add(link)
+                return True
+        elif not to_server and link in self._answered:
+            self._answered.discard(link)
+        else:
+            return True
+        link.cut()
+        return False

@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.kit.db import system_scope
-from backend.kit.storage import drain_background, get_storage
+from backend.kit.storage import get_storage
 from backend.uploads.models import Upload
 from backend.worker.maintenance import run_maintenance_round
 from tests.documents.helpers import upload as direct_upload
@@ -56,7 +56,6 @@ async def _initiate(
 
 async def _blobs(app: Any, tenant_id: Any) -> list[str]:
     """Committed blobs of one tenant (the blob directory outlives each test)."""
-    await drain_background()
     root = get_storage(app.state.settings).root / "tenants" / str(tenant_id)  # type: ignore[attr-defined]
     return [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
 

@@ -22,7 +22,11 @@ than calling `commit`/`delete` directly from a request:
 
 * `commit_after_commit(session, storage, staged)` — the staged object becomes
   visible only once the session's transaction commits; if it rolls back the
-  staged object is discarded, so a rolled-back upload leaves no blob.
+  staged object is discarded, so a rolled-back upload leaves no blob. When
+  COMMIT itself fails (the connection dropped, PostgreSQL may have
+  committed), the database is asked what became of the transaction before
+  either is done (`backend.kit.db.on_outcome`): a committed row always has
+  its blob, a rolled-back one never leaves one.
 * `delete_after_commit(session, storage, key)` — a purged row's blob goes
   only after the purge is committed.
 
@@ -36,15 +40,12 @@ gives it back; the last app to stop closes every backend.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from backend.kit.db import ScopedSession, after_commit
+from backend.kit.db import on_outcome
 from backend.kit.storage.base import (
     DEFAULT_CHUNK_SIZE,
     BlobNotFound,
@@ -73,7 +74,6 @@ __all__ = [
     "commit_after_commit",
     "configure_storage",
     "delete_after_commit",
-    "drain_background",
     "get_storage",
     "key_for",
     "release_storage",
@@ -81,7 +81,6 @@ __all__ = [
 
 _STAGED = "storage_staged"
 _storages: dict[tuple[Any, ...], Storage] = {}
-_background: set[asyncio.Task[None]] = set()
 
 
 def key_for(*parts: object) -> str:
@@ -143,46 +142,41 @@ def active_storage() -> Storage:
 
 
 async def close_storages() -> None:
-    await drain_background()
     for storage in list(_storages.values()):
         await storage.close()
     _storages.clear()
     _active.clear()
 
 
-def _in_background(coro: Any) -> None:
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-async def drain_background() -> None:
-    """Wait for discards scheduled by rolled-back transactions."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
 def commit_after_commit(session: AsyncSession, storage: Storage, staged: StagedObject) -> None:
-    """Make `staged` visible once `session` commits; discard it on rollback."""
-    session.info.setdefault(_STAGED, []).append((storage, staged))
+    """Make `staged` visible once `session` commits; discard it otherwise."""
+    session.info.setdefault(_STAGED, []).append(staged)
+
+    def pending() -> bool:
+        return any(item is staged for item in session.info.get(_STAGED, []))
 
     async def commit() -> None:
-        await storage.commit(staged)
+        if pending():
+            await storage.commit(staged)
 
-    after_commit(session, commit)
+    async def discard() -> None:
+        if pending():
+            await _discard(storage, staged)
+
+    on_outcome(session, committed=commit, rolled_back=discard)
 
 
 def delete_after_commit(session: AsyncSession, storage: Storage, key: str) -> None:
     async def delete() -> None:
         await storage.delete(key)
 
-    after_commit(session, delete)
+    on_outcome(session, committed=delete)
 
 
 async def discard_now(session: AsyncSession, storage: Storage, staged: StagedObject) -> None:
     """Drop a staged object at once (the caller refused it) and forget it."""
     pending = session.info.get(_STAGED, [])
-    session.info[_STAGED] = [item for item in pending if item[1] is not staged]
+    session.info[_STAGED] = [item for item in pending if item is not staged]
     await storage.discard(staged)
 
 
@@ -191,17 +185,6 @@ async def _discard(storage: Storage, staged: StagedObject) -> None:
         await storage.discard(staged)
     except Exception:
         logger.exception("discarding a staged blob failed", extra={"key": staged.key})
-
-
-@event.listens_for(ScopedSession, "after_commit")
-def _forget_staged(session: Session) -> None:
-    session.info.pop(_STAGED, None)
-
-
-@event.listens_for(ScopedSession, "after_rollback")
-def _discard_staged(session: Session) -> None:
-    for storage, staged in session.info.pop(_STAGED, []):
-        _in_background(_discard(storage, staged))
 
 
 async def sweep_staged_blobs(session: AsyncSession, settings: Settings) -> int:
