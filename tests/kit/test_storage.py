@@ -189,9 +189,7 @@ async def test_a_blob_follows_a_commit_in_doubt(
         await database.dispose()
         await proxy.stop()
     async with owner_engine.connect() as connection:
-        status = await connection.scalar(
-            text("SELECT pg_xact_status(:id)"), {"id": transaction_id}
-        )
+        status = await connection.scalar(text("SELECT pg_xact_status(:id)"), {"id": transaction_id})
     assert status == ("committed" if committed else "aborted")
     assert await storage.size(key) == (4 if committed else None)
     assert list(storage.staging.iterdir()) == []
