@@ -411,6 +411,11 @@ class CrawlService:
             raise NotFound(f"The crawl has no {fmt} export")
         return export
 
+    async def export_size(self, session: AsyncSession, crawl_id: UUID, fmt: ExportFormat) -> int:
+        """The bytes of the crawl's current `fmt` export, 0 when it has none."""
+        export = await CrawlExportRepository(session).get_format(crawl_id, fmt)
+        return export.size if export is not None else 0
+
     async def request_export(
         self,
         session: AsyncSession,

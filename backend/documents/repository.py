@@ -208,12 +208,6 @@ class DocumentRepository(Repository[Document]):
         `document_id` exists and is not soft-deleted."""
         return exists().where(Document.id == document_id, Document.deleted_at.is_(None))
 
-    async def lock_tenant_storage(self, tenant_id: UUID) -> None:
-        """Serialise quota checks of one tenant until the transaction ends."""
-        await self.session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(f"storage:{tenant_id}", 0)))
-        )
-
     async def in_case(self, case_id: UUID) -> list[UUID]:
         stmt = self._tenant_filter(select(Document.id)).where(Document.case_id == case_id)
         return list((await self.session.execute(stmt)).scalars())

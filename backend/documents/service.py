@@ -76,6 +76,7 @@ from backend.kit.storage import (
 from backend.kit.storage import discard_now as discard_staged
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
+from backend.tenants.storage_quota import check_storage_quota, lock_tenant_storage
 
 TEXT_EXTRACTION = "document.extract_text"
 # MIME type -> the job queued for a new document of that type, for types
@@ -90,10 +91,6 @@ def register_processing_job(mime_types: Iterable[str], job_type: str) -> None:
 
 class DuplicateDocument(DossierError):
     status, code = 409, "duplicate_document"
-
-
-class QuotaExceeded(DossierError):
-    status, code = 413, "quota_exceeded"
 
 
 class NotProcessed(DossierError):
@@ -211,31 +208,6 @@ DOCUMENT_DELETION = SoftDeletion(
 
 class DocumentService:
     # ------------------------------------------------------------------ upload
-    async def check_quota(
-        self,
-        session: AsyncSession,
-        settings: Settings,
-        tenant_id: UUID,
-        incoming: int,
-        *,
-        what: str = "This upload",
-        lock: bool = False,
-    ) -> None:
-        """413 `quota_exceeded` when `incoming` more bytes would pass the plan's
-        storage. With `lock`, the tenant's storage lock is taken first (held
-        until the transaction ends), so writers that check under it — document
-        creation does — see each other's bytes."""
-        if lock:
-            await DocumentRepository(session).lock_tenant_storage(tenant_id)
-        limits = await tenant_service.limits_for(session, tenant_id, settings)
-        used = await tenant_service.usage_of(session, tenant_id, "storage_bytes")
-        if used + incoming > limits.storage_bytes:
-            raise QuotaExceeded(
-                f"{what} would exceed the tenant's storage quota",
-                storage_bytes=limits.storage_bytes,
-                used_bytes=used,
-            )
-
     async def stage_file(
         self,
         session: AsyncSession,
@@ -253,7 +225,7 @@ class DocumentService:
         if declared_size is not None and declared_size > settings.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes")
         if declared_size is not None:
-            await self.check_quota(session, settings, tenant_id, declared_size)
+            await check_storage_quota(session, settings, tenant_id, declared_size)
         document_id = uuid7()
         storage = get_storage(settings)
         inspected = InspectedStream(
@@ -354,13 +326,13 @@ class DocumentService:
         repository = DocumentRepository(session)
         if metadata.case_id is not None:
             await _ensure_live_case(session, metadata.case_id, "case_id")
-        await repository.lock_tenant_storage(tenant_id)
+        await lock_tenant_storage(session, tenant_id)
         existing = await repository.live_with_sha256(file.sha256)
         if existing is not None and not allow_duplicate:
             raise DuplicateDocument(
                 "A document with the same content already exists", existing_id=str(existing.id)
             )
-        await self.check_quota(session, settings, tenant_id, file.size)
+        await check_storage_quota(session, settings, tenant_id, file.size)
         document = Document(
             id=file.document_id,
             tenant_id=tenant_id,

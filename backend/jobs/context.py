@@ -24,7 +24,7 @@ from backend.kit.models import uuid7
 from backend.kit.sandbox import SandboxError, parser_limits, run_sandboxed
 from backend.kit.storage import StagedObject, commit_after_commit, delete_after_commit, key_for
 from backend.settings import Settings
-from backend.tenants.service import tenant_service
+from backend.tenants.storage_quota import QuotaExceeded, check_storage_quota
 
 logger = logging.getLogger("dossier.worker.job")
 
@@ -187,13 +187,9 @@ class JobContext:
         ).scalars()
         for old_key in replaced:
             delete_after_commit(session, self.storage, old_key)
-        limits = await tenant_service.limits_for(session, self.job.tenant_id, self.settings)
-        used = await tenant_service.usage_of(session, self.job.tenant_id, "storage_bytes")
-        if used + staged.size > limits.storage_bytes:
-            raise PermanentJobError(
-                f"The artifact {name!r} ({staged.size} bytes) would exceed the tenant's "
-                f"storage quota of {limits.storage_bytes} bytes"
-            )
+        await self.check_storage_quota(
+            session, staged.size, what=f"The artifact {name!r} ({staged.size} bytes)"
+        )
         await session.execute(
             text(
                 "INSERT INTO job_artifacts (id, tenant_id, job_id, name, content_type, size, "
@@ -211,6 +207,22 @@ class JobContext:
                 "key": staged.key,
             },
         )
+
+    async def check_storage_quota(
+        self, session: AsyncSession, incoming: int, *, what: str, lock: bool = True
+    ) -> None:
+        """Fail the job for good when `incoming` more bytes would pass the
+        tenant's storage quota; `lock`: under the tenant's storage lock, as
+        every writer checks (without it the check only refuses early)."""
+        try:
+            await check_storage_quota(
+                session, self.settings, self.job.tenant_id, incoming, what=what, lock=lock
+            )
+        except QuotaExceeded as error:
+            raise PermanentJobError(
+                f"{error.detail} of {error.extra['storage_bytes']} bytes "
+                f"({error.extra['used_bytes']} bytes used)"
+            ) from None
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound or blocking work off the event loop."""

@@ -53,6 +53,7 @@ from backend.scans.schemas import (
     SegmentUpdate,
 )
 from backend.settings import Settings
+from backend.tenants.storage_quota import check_storage_quota
 
 SEGMENT_JOB = "scan.segment"
 ANALYZE_JOB = "scan.analyze"
@@ -356,7 +357,7 @@ class ScanService:
             except sandbox.SandboxError as error:
                 raise DossierError(f"The conversion failed: {error.message}") from None
             size = target_path.stat().st_size
-            await document_service.check_quota(
+            await check_storage_quota(
                 session,
                 settings,
                 segment.tenant_id,

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.documents.meshes import MeshFormat
 from backend.documents.models import Document, DocumentStatus
-from backend.documents.service import QuotaExceeded, document_service
+from backend.documents.service import document_service
 from backend.jobs.context import JobCancelled, JobContext
 from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.errors import NotFound
@@ -204,20 +204,12 @@ async def _check_quota(
     earlier attempt's, would pass the tenant's storage quota (`lock`: under
     the tenant's storage lock, as documents are created)."""
     earlier = await SegmentFileRepository(session).of_segmentation(segmentation_id)
-    try:
-        await document_service.check_quota(
-            session,
-            ctx.settings,
-            ctx.job.tenant_id,
-            size - sum(file.size for file in earlier),
-            what=f"The segment files ({size} bytes)",
-            lock=lock,
-        )
-    except QuotaExceeded as error:
-        raise PermanentJobError(
-            f"{error.detail} of {error.extra['storage_bytes']} bytes "
-            f"({error.extra['used_bytes']} bytes used)"
-        ) from None
+    await ctx.check_storage_quota(
+        session,
+        size - sum(file.size for file in earlier),
+        what=f"The segment files ({size} bytes)",
+        lock=lock,
+    )
 
 
 def _written(parts: list[dict[str, Any]]) -> int:

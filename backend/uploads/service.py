@@ -37,6 +37,7 @@ from backend.kit.storage import (
     key_for,
 )
 from backend.settings import Settings
+from backend.tenants.storage_quota import check_storage_quota
 from backend.uploads.models import Upload, UploadPart, UploadStatus
 from backend.uploads.repository import UploadPartRepository, UploadRepository
 from backend.uploads.schemas import UploadCreate
@@ -95,7 +96,7 @@ class UploadService:
                 f"At most {settings.max_open_uploads} open uploads: complete or abort one first"
             )
         # The declared size is reserved (counted as used) until complete or abort.
-        await document_service.check_quota(session, settings, tenant_id, data.size)
+        await check_storage_quota(session, settings, tenant_id, data.size, lock=True)
         if data.case_id is not None and not await is_live(session, "case", data.case_id):
             raise _error("case_id", "No such case in this tenant")
         part_size = settings.upload_part_size

@@ -494,3 +494,46 @@ async def test_admin_purge_removes_deleted_crawls_and_their_files(
             break
         await asyncio.sleep(0.05)
     assert await storage.size(keys[0][0]) is None
+
+
+async def test_an_export_past_the_quota_fails_its_job_and_keeps_nothing(
+    permissive: Any, client: httpx.AsyncClient, site: SiteServer, owner: dict[str, Any]
+) -> None:
+    """An export is storage like any other: past the tenant's quota its job
+    fails for good, with the quota in its error, and no file is kept; the
+    export it would have replaced is not counted twice."""
+    headers = owner["headers"]
+    body = {"url": site.url + "/docs/install.html", "max_depth": 0, "formats": ["markdown"]}
+    crawl = (await client.post("/api/v1/crawls", json=body, headers=headers)).json()
+    async with running_worker(permissive, **LOOPBACK):
+        assert (await wait_crawl(client, headers, crawl["id"]))["status"] == "succeeded"
+    base = f"/api/v1/crawls/{crawl['id']}"
+    usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
+    await run_sql(
+        permissive,
+        "UPDATE tenants SET limits = jsonb_build_object('storage_bytes', CAST(:n AS bigint)) "
+        "WHERE id = :id",
+        n=usage["storage_bytes"] + 10,
+        id=owner["tenant"].id,
+    )
+
+    async def export(fmt: str) -> dict[str, Any]:
+        job = await client.post(f"{base}/exports", json={"format": fmt}, headers=headers)
+        assert job.status_code == 202, job.text
+        async with running_worker(permissive, **LOOPBACK):
+            return await wait_for_job(client, headers, job.json()["id"])
+
+    again = await export("markdown")  # replaces itself: no more bytes than before
+    assert again["status"] == "succeeded", again
+    refused = await export("html")
+    assert refused["status"] == "failed"
+    assert "storage quota" in refused["error"]
+    assert refused["attempts"] == 1
+    assert (await client.get(f"{base}/exports/html", headers=headers)).status_code == 404
+    keys = await run_sql(permissive, "SELECT storage_key FROM crawl_exports")
+    assert len(keys) == 1
+    root = get_storage(permissive.state.settings).root  # type: ignore[attr-defined]
+    folder = root / "tenants" / str(owner["tenant"].id) / "crawls"
+    assert sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file()) == [
+        keys[0][0]
+    ]

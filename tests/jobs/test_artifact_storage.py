@@ -4,13 +4,15 @@ job and leaves nothing on disk."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from backend.kit.db import system_scope
+from backend.kit.db import system_scope, tenant_scope
 from backend.kit.storage import get_storage
+from backend.tenants.storage_quota import lock_tenant_storage
 from tests.factories import bearer_headers, make_tenant
 from tests.jobs.helpers import running_worker, wait_for_job
 
@@ -112,3 +114,33 @@ async def test_artifacts_are_purged_with_their_job(client: httpx.AsyncClient, ap
             assert [str(row) for row in rows] == [kept]
     usage = (await client.get("/api/v1/tenant", headers=headers)).json()["usage"]
     assert usage["storage_bytes"] == 1000
+
+
+async def test_an_artifact_waits_for_the_tenants_storage_lock(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Artifacts check the quota under the tenant's storage lock, as every
+    writer does: while another writer holds it (a document being created),
+    the artifact waits, so neither can pass the quota on bytes the other has
+    not committed yet."""
+    tenant = await make_tenant(app)
+    headers = bearer_headers(app, tenant.owner)
+    job = await client.post(
+        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": 100}}, headers=headers
+    )
+    job_id = job.json()["id"]
+    async with running_worker(app, concurrency=1):
+        with tenant_scope(tenant.id):
+            async with app.state.db.transaction() as session:
+                await lock_tenant_storage(session, tenant.id)
+                for _ in range(200):  # claimed by the worker
+                    waiting = (await client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+                    if waiting["status"] != "queued":
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.0)
+                waiting = (await client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+                assert waiting["status"] == "running"
+                assert _blobs(app, tenant.id) == []
+        assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
+    assert len(_blobs(app, tenant.id)) == 1
