@@ -6,9 +6,10 @@ credential is checked, so nobody can make the server authenticate sockets
 without bound; past it the socket is closed with 1013 (try again later).
 
 Each principal (a user or an API key) holds at most
-`WS_MAX_CONNECTIONS_PER_PRINCIPAL` open sockets, `WS /events` and
-`WS /jobs/{id}/stream` together, across every API process; the next one is
-closed with 1013 too. The count lives in Redis: one sorted set per principal
+`WS_MAX_CONNECTIONS_PER_PRINCIPAL` open event streams, `WS /events`,
+`WS /jobs/{id}/stream` and `GET /events` (Server-Sent Events) together,
+across every API process; the next socket is closed with 1013 too, the next
+SSE request answered 429 `rate_limited`. The count lives in Redis: one sorted set per principal
 whose members are socket ids, each scored by the end of its lease (on Redis's
 clock, which every process shares). A socket takes its slot in one Lua
 script (expired members dropped, the rest counted, itself added only under
@@ -48,15 +49,23 @@ LEASE_INTERVALS = 3
 # Redis's clock in milliseconds, as `now`.
 _NOW = "local time = redis.call('TIME')\nlocal now = time[1] * 1000 + math.floor(time[2] / 1000)\n"
 
-# KEYS[1]: the principal's set; ARGV: socket id, cap, lease (ms). 1 when taken.
-TAKE_SCRIPT = (
+# KEYS[1]: the principal's set; ARGV[1]: the cap. Returns 0 when it is full.
+_FULL = (
     _NOW
     + "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
-    + "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end\n"
-    + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])\n"
+    + "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end\n"
+)
+
+# ARGV: cap, socket id, lease (ms). 1 when taken.
+TAKE_SCRIPT = (
+    _FULL
+    + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])\n"
     + "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
     + "return 1"
 )
+
+# ARGV: cap. 1 when one more would be taken now.
+ROOM_SCRIPT = _FULL + "return 1"
 
 # KEYS[1]: the principal's set; ARGV: socket id, lease (ms). Adds the socket
 # back if it is missing (admitted while Redis was down, or Redis lost it).
@@ -79,6 +88,7 @@ class ConnectionCap:
         self.renew_seconds = renew_seconds
         self.lease_ms = max(1, round(renew_seconds * LEASE_INTERVALS * 1000))
         self._take = redis.register_script(TAKE_SCRIPT)
+        self._room = redis.register_script(ROOM_SCRIPT)
         self._renew = redis.register_script(RENEW_SCRIPT)
         self._local: Counter[UUID] = Counter()
         self._skip_until = 0.0
@@ -90,7 +100,7 @@ class ConnectionCap:
     async def hold(self, principal_id: UUID) -> AsyncIterator[bool]:
         """Yields whether the socket may stay open; its slot is held meanwhile."""
         key, socket_id = self.key(principal_id), uuid4().hex
-        if not await self._take_slot(key, socket_id, principal_id):
+        if not await self._take_slot(socket_id, principal_id):
             yield False
             return
         self._local[principal_id] += 1
@@ -105,19 +115,28 @@ class ConnectionCap:
                 del self._local[principal_id]
             await self._give_back(key, socket_id)
 
+    async def has_room(self, principal_id: UUID) -> bool:
+        """Whether `hold` would admit one more stream of the principal now:
+        for answering a refusal before a response has begun (a stream opened
+        meanwhile may still take the last slot first)."""
+        return await self._ask(self._room, [self.cap], principal_id)
+
     @property
     def paused(self) -> bool:
         """Redis is left alone for a while after it failed."""
         return time.monotonic() < self._skip_until
 
-    async def _take_slot(self, key: str, socket_id: str, principal_id: UUID) -> bool:
+    async def _take_slot(self, socket_id: str, principal_id: UUID) -> bool:
+        return await self._ask(self._take, [self.cap, socket_id, self.lease_ms], principal_id)
+
+    async def _ask(self, script: Any, args: list[Any], principal_id: UUID) -> bool:
+        """The script's answer for the principal's set; while Redis cannot
+        answer, whether this process's own count is under the cap."""
         if not self.paused:
             try:
-                taken = await self._take(keys=[key], args=[socket_id, self.cap, self.lease_ms])
+                return bool(await script(keys=[self.key(principal_id)], args=args))
             except (RedisError, OSError) as exc:
                 self._failed(exc)
-            else:
-                return bool(taken)
         return self._local[principal_id] < self.cap
 
     async def _keep(self, key: str, socket_id: str) -> None:

@@ -7,7 +7,8 @@ parameter, an `Authorization` header, or in `Sec-WebSocket-Protocol`
 1008. A principal receives only the events it may read.
 
 Both WebSockets count against the principal's connection cap and the
-handshake rate limit of `backend.events.limits`.
+handshake rate limit of `backend.events.limits`; SSE streams count against
+the same cap.
 
 An open socket's or stream's credential is checked again at every
 keep-alive ping (`WS_PING_INTERVAL_SECONDS`): once it is no longer good
@@ -39,7 +40,7 @@ from backend.events.hub import get_hub
 from backend.events.limits import TRY_AGAIN_LATER, connection_cap, handshake_allowed
 from backend.jobs.service import job_service
 from backend.kit.db import tenant_scope
-from backend.kit.errors import DossierError
+from backend.kit.errors import DossierError, RateLimited
 from backend.kit.event_bus import event_bus
 from backend.kit.event_hub import Subscription
 from backend.kit.security.tokens import API_KEY_PREFIX
@@ -278,9 +279,12 @@ def _sse(event: dict[str, Any]) -> str:
     summary="The tenant's events as Server-Sent Events",
     description="`Accept: text/event-stream`. Optional `types` (comma-separated, `job.*` "
     "allowed) and `job_id` filters. With `Last-Event-ID`, recent events after that one are "
-    "sent first.",
+    "sent first. The stream counts against the caller's open event streams "
+    "(`WS_MAX_CONNECTIONS_PER_PRINCIPAL`, WebSockets included): past it the answer is 429 "
+    "`rate_limited`; a stream that loses the last slot to another opened at the same "
+    "moment sends one `error` event and ends.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, 429: {}},
 )
 async def stream_events(
     request: Request,
@@ -290,44 +294,62 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
 ) -> StreamingResponse:
     app = request.app
-    event_filter = EventFilter(principal, types, job_id)
-    subscription = await get_hub(app).subscribe(principal.tenant_id)
-    backlog: list[dict[str, Any]] = []
-    bus = event_bus()
-    if last_event_id and bus is not None:
-        try:
-            backlog = await bus.recent(principal.tenant_id, last_event_id)
-        except (RedisError, OSError):
-            logger.warning("event backlog unavailable: Redis down")
+    cap = connection_cap(app)
     ping_interval = app.state.settings.ws_ping_interval_seconds
+    if not await cap.has_room(principal.id):
+        raise RateLimited(
+            retry_after=max(1, round(ping_interval)),
+            detail="Too many open event streams: close one first",
+        )
+    event_filter = EventFilter(principal, types, job_id)
 
     async def stream() -> AsyncIterator[str]:
-        sent: set[str] = set()
-        try:
-            yield ": connected\n\n"
-            for event in backlog:
-                sent.add(str(event.get("id")))
-                if event_filter.allows(event):
-                    yield _sse(event)
-            while True:
-                try:
-                    event = await asyncio.wait_for(subscription.get(), ping_interval)
-                except TimeoutError:
-                    current, _ = await authenticate_websocket(request)
-                    if current is None or current.tenant_id != principal.tenant_id:
-                        return  # the credential is no longer good: end the stream
-                    event_filter.principal = current
-                    yield ": ping\n\n"
-                    continue
-                if str(event.get("id")) in sent:
-                    continue
-                if event_filter.allows(event):
-                    yield _sse(event)
-        finally:
-            subscription.close()
+        """Everything held (the slot, the subscription) is taken here, so a
+        response that never starts holds nothing."""
+        async with cap.hold(principal.id) as admitted:
+            if not admitted:
+                yield 'event: error\ndata: {"detail": "Too many open event streams"}\n\n'
+                return
+            subscription = await get_hub(app).subscribe(principal.tenant_id)
+            try:
+                yield ": connected\n\n"
+                sent: set[str] = set()
+                for event in await _backlog(principal.tenant_id, last_event_id):
+                    sent.add(str(event.get("id")))
+                    if event_filter.allows(event):
+                        yield _sse(event)
+                while True:
+                    try:
+                        event = await asyncio.wait_for(subscription.get(), ping_interval)
+                    except TimeoutError:
+                        current, _ = await authenticate_websocket(request)
+                        if current is None or current.tenant_id != principal.tenant_id:
+                            return  # the credential is no longer good: end the stream
+                        event_filter.principal = current
+                        yield ": ping\n\n"
+                        continue
+                    if str(event.get("id")) in sent:
+                        continue
+                    if event_filter.allows(event):
+                        yield _sse(event)
+            finally:
+                subscription.close()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _backlog(tenant_id: UUID, last_event_id: str | None) -> list[dict[str, Any]]:
+    """Recent events after `last_event_id`, for a stream that resumes; none
+    while Redis cannot answer."""
+    bus = event_bus()
+    if not last_event_id or bus is None:
+        return []
+    try:
+        return await bus.recent(tenant_id, last_event_id)
+    except (RedisError, OSError):
+        logger.warning("event backlog unavailable: Redis down")
+        return []

@@ -1,7 +1,8 @@
-"""WebSocket handshakes are rate-limited per client IP, and open sockets are
-capped per principal (WS_MAX_CONNECTIONS_PER_PRINCIPAL) across API processes,
-`WS /events` and `WS /jobs/{id}/stream` together: past either, the socket is
-closed with 1013 (try again later). The count lives in Redis as leases that
+"""WebSocket handshakes are rate-limited per client IP, and open event
+streams are capped per principal (WS_MAX_CONNECTIONS_PER_PRINCIPAL) across API
+processes, `WS /events`, `WS /jobs/{id}/stream` and `GET /events` (SSE)
+together: past either, a socket is closed with 1013 (try again later), an SSE
+request answered 429. The count lives in Redis as leases that
 open sockets renew, so a dead process's sockets stop counting; with Redis
 down, each process counts its own."""
 
@@ -246,3 +247,41 @@ async def test_with_redis_down_each_process_counts_its_own_sockets(
     finally:
         await through_proxy.aclose()
         await proxy.stop()
+
+
+async def test_sse_streams_count_against_the_cap(app: Any, limited_server: str) -> None:
+    """`GET /events` holds a slot like a socket: past the cap it answers 429
+    `rate_limited` with Retry-After, and a socket is refused while two SSE
+    streams are open; a closed stream gives its slot back."""
+    tenant = await make_tenant(app)
+    headers = {**bearer_headers(app, tenant.owner), "Accept": "text/event-stream"}
+    base = limited_server.replace("ws://", "http://")
+    socket = f"{limited_server}/api/v1/events?token={_token(app, tenant.owner)}"
+
+    async def opened(http: httpx.AsyncClient, stack: AsyncExitStack) -> httpx.Response:
+        response = await stack.enter_async_context(
+            http.stream("GET", "/api/v1/events", headers=headers)
+        )
+        assert response.status_code == 200
+        assert await anext(response.aiter_lines()) == ": connected"
+        return response
+
+    async def status_of_another(http: httpx.AsyncClient) -> int:
+        async with http.stream("GET", "/api/v1/events", headers=headers) as response:
+            return response.status_code
+
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http, AsyncExitStack() as stack:
+        await opened(http, stack)
+        async with AsyncExitStack() as second:
+            await opened(http, second)
+            refused = await http.get("/api/v1/events", headers=headers)
+            assert refused.status_code == 429
+            assert refused.json()["code"] == "rate_limited"
+            assert int(refused.headers["Retry-After"]) >= 1
+            async with connect(socket) as ws:
+                assert await _close_code(ws) == 1013
+        # The closed stream's slot comes back once the server has seen it go.
+        deadline = time.monotonic() + 5.0
+        while await status_of_another(http) == 429:
+            assert time.monotonic() < deadline, "the closed stream kept its slot"
+            await asyncio.sleep(0.1)
