@@ -22,15 +22,22 @@ def _blobs(app: Any, tenant_id: Any) -> list[str]:
     return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-async def test_a_retried_jobs_replaced_artifact_deletes_its_blob(
-    client: httpx.AsyncClient, app: Any
-) -> None:
+async def _artifact_job(
+    client: httpx.AsyncClient, app: Any, size: int
+) -> tuple[Any, dict[str, str], str]:
+    """A new tenant, its owner's headers and its queued `test.artifact` job."""
     tenant = await make_tenant(app)
     headers = bearer_headers(app, tenant.owner)
     job = await client.post(
-        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": 2000}}, headers=headers
+        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": size}}, headers=headers
     )
-    job_id = job.json()["id"]
+    return tenant, headers, job.json()["id"]
+
+
+async def test_a_retried_jobs_replaced_artifact_deletes_its_blob(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    tenant, headers, job_id = await _artifact_job(client, app, 2000)
     async with running_worker(app, concurrency=1):
         assert (await wait_for_job(client, headers, job_id))["status"] == "succeeded"
         first = _blobs(app, tenant.id)
@@ -123,12 +130,7 @@ async def test_an_artifact_waits_for_the_tenants_storage_lock(
     writer does: while another writer holds it (a document being created),
     the artifact waits, so neither can pass the quota on bytes the other has
     not committed yet."""
-    tenant = await make_tenant(app)
-    headers = bearer_headers(app, tenant.owner)
-    job = await client.post(
-        "/api/v1/jobs", json={"type": "test.artifact", "payload": {"size": 100}}, headers=headers
-    )
-    job_id = job.json()["id"]
+    tenant, headers, job_id = await _artifact_job(client, app, 100)
     async with running_worker(app, concurrency=1):
         with tenant_scope(tenant.id):
             async with app.state.db.transaction() as session:
