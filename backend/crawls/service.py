@@ -52,6 +52,7 @@ from backend.kit.security.ssrf import UnsafeUrl, check_syntax, resolve_target
 from backend.kit.storage import active_storage, delete_after_commit, get_storage
 from backend.settings import Settings
 from backend.tenants.service import tenant_service
+from backend.tenants.storage_quota import check_storage_quota
 
 CRAWL_JOB = "web.crawl"
 EXPORT_JOB = "web.crawl_export"
@@ -411,11 +412,6 @@ class CrawlService:
             raise NotFound(f"The crawl has no {fmt} export")
         return export
 
-    async def export_size(self, session: AsyncSession, crawl_id: UUID, fmt: ExportFormat) -> int:
-        """The bytes of the crawl's current `fmt` export, 0 when it has none."""
-        export = await CrawlExportRepository(session).get_format(crawl_id, fmt)
-        return export.size if export is not None else 0
-
     async def request_export(
         self,
         session: AsyncSession,
@@ -593,9 +589,21 @@ class CrawlService:
         sha256: str,
     ) -> CrawlExport:
         """Record the export file at `key` (staged by the caller), replacing
-        (and deleting after commit) an earlier file of the same format."""
+        (and deleting after commit) an earlier file of the same format; 413
+        `quota_exceeded` when the difference would pass the storage quota."""
+        tenant_id = current_tenant_id()
+        assert tenant_id is not None
         repository = CrawlExportRepository(session)
         previous = await repository.get_format(crawl_id, fmt)
+        replaced = previous.size if previous is not None else 0
+        await check_storage_quota(
+            session,
+            settings,
+            tenant_id,
+            size - replaced,
+            what=f"The {fmt} export ({size} bytes)",
+            lock=True,
+        )
         if previous is not None:
             await repository.remove(previous)
             delete_after_commit(session, get_storage(settings), previous.storage_key)

@@ -28,7 +28,7 @@ from backend.crawls.fetcher import Fetcher
 from backend.crawls.frontier import Crawler, PageOutcome
 from backend.crawls.models import CrawlStatus
 from backend.crawls.service import CRAWL_JOB, EXPORT_JOB, JobActor, crawl_options, crawl_service
-from backend.jobs.context import JobCancelled, JobContext, LeaseLost
+from backend.jobs.context import JobCancelled, JobContext, LeaseLost, quota_fails_the_job
 from backend.jobs.types import PermanentJobError, job_type
 from backend.kit.storage import commit_after_commit, key_for
 from backend.tenants.storage_quota import QuotaExceeded
@@ -77,13 +77,16 @@ async def store_export(ctx: JobContext, crawl_id: UUID, title: str, fmt: ExportF
     )
     async with ctx.transaction() as session:
         commit_after_commit(session, ctx.storage, staged)  # discarded if this fails
-        replaced = await crawl_service.export_size(session, crawl_id, fmt)
-        await ctx.check_storage_quota(
-            session, staged.size - replaced, what=f"The {fmt} export ({staged.size} bytes)"
-        )
-        await crawl_service.store_export(
-            session, ctx.settings, crawl_id, fmt, key=key, size=staged.size, sha256=staged.sha256
-        )
+        with quota_fails_the_job():
+            await crawl_service.store_export(
+                session,
+                ctx.settings,
+                crawl_id,
+                fmt,
+                key=key,
+                size=staged.size,
+                sha256=staged.sha256,
+            )
     return int(staged.size)
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -27,6 +27,20 @@ from backend.settings import Settings
 from backend.tenants.storage_quota import QuotaExceeded, check_storage_quota
 
 logger = logging.getLogger("dossier.worker.job")
+
+
+@contextmanager
+def quota_fails_the_job() -> Iterator[None]:
+    """A storage-quota refusal inside fails the job for good (retrying would
+    not free the space), with the quota and the bytes used in its error."""
+    try:
+        yield
+    except QuotaExceeded as error:
+        raise PermanentJobError(
+            f"{error.detail} of {error.extra['storage_bytes']} bytes "
+            f"({error.extra['used_bytes']} bytes used)"
+        ) from None
+
 
 T = TypeVar("T")
 
@@ -214,15 +228,10 @@ class JobContext:
         """Fail the job for good when `incoming` more bytes would pass the
         tenant's storage quota; `lock`: under the tenant's storage lock, as
         every writer checks (without it the check only refuses early)."""
-        try:
+        with quota_fails_the_job():
             await check_storage_quota(
                 session, self.settings, self.job.tenant_id, incoming, what=what, lock=lock
             )
-        except QuotaExceeded as error:
-            raise PermanentJobError(
-                f"{error.detail} of {error.extra['storage_bytes']} bytes "
-                f"({error.extra['used_bytes']} bytes used)"
-            ) from None
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound or blocking work off the event loop."""
