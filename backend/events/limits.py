@@ -9,9 +9,9 @@ Each principal (a user or an API key) holds at most
 `WS_MAX_CONNECTIONS_PER_PRINCIPAL` open event streams, `WS /events`,
 `WS /jobs/{id}/stream` and `GET /events` (Server-Sent Events) together,
 across every API process; the next socket is closed with 1013 too, the next
-SSE request answered 429 `rate_limited`. The count lives in Redis: one sorted set per principal
-whose members are socket ids, each scored by the end of its lease (on Redis's
-clock, which every process shares). A socket takes its slot in one Lua
+SSE request answered 429 `rate_limited`. The count lives in Redis: one
+sorted set per principal whose members are socket ids, each scored by the
+end of its lease (on Redis's clock, which every process shares). A socket takes its slot in one Lua
 script (expired members dropped, the rest counted, itself added only under
 the cap), renews its lease at every ping interval (`WS_PING_INTERVAL_SECONDS`)
 and gives the slot back when it closes. A lease lasts `LEASE_INTERVALS` ping
@@ -100,7 +100,7 @@ class ConnectionCap:
     async def hold(self, principal_id: UUID) -> AsyncIterator[bool]:
         """Yields whether the socket may stay open; its slot is held meanwhile."""
         key, socket_id = self.key(principal_id), uuid4().hex
-        if not await self._take_slot(socket_id, principal_id):
+        if not await self._ask(self._take, [self.cap, socket_id, self.lease_ms], principal_id):
             yield False
             return
         self._local[principal_id] += 1
@@ -125,9 +125,6 @@ class ConnectionCap:
     def paused(self) -> bool:
         """Redis is left alone for a while after it failed."""
         return time.monotonic() < self._skip_until
-
-    async def _take_slot(self, socket_id: str, principal_id: UUID) -> bool:
-        return await self._ask(self._take, [self.cap, socket_id, self.lease_ms], principal_id)
 
     async def _ask(self, script: Any, args: list[Any], principal_id: UUID) -> bool:
         """The script's answer for the principal's set; while Redis cannot
