@@ -1,9 +1,9 @@
 """The tenant's storage quota, one check for every writer of blobs:
-documents, resumable uploads, job artifacts, segment files.
+documents, resumable uploads, job artifacts, crawl exports, segment files.
 
 Writers check under the tenant's storage lock (a transaction-scoped advisory
-lock), so two writers of one tenant cannot both pass the quota counting
-without bytes the other has not committed yet."""
+lock), so two writers of one tenant cannot both pass the quota on bytes the
+other has not committed yet."""
 
 from __future__ import annotations
 
