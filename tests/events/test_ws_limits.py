@@ -258,13 +258,13 @@ async def test_sse_streams_count_against_the_cap(app: Any, limited_server: str) 
     base = limited_server.replace("ws://", "http://")
     socket = f"{limited_server}/api/v1/events?token={_token(app, tenant.owner)}"
 
-    async def opened(http: httpx.AsyncClient, stack: AsyncExitStack) -> httpx.Response:
+    async def opened(http: httpx.AsyncClient, stack: AsyncExitStack) -> None:
+        """A stream kept open until `stack` closes."""
         response = await stack.enter_async_context(
             http.stream("GET", "/api/v1/events", headers=headers)
         )
         assert response.status_code == 200
         assert await anext(response.aiter_lines()) == ": connected"
-        return response
 
     async def status_of_another(http: httpx.AsyncClient) -> int:
         async with http.stream("GET", "/api/v1/events", headers=headers) as response:
